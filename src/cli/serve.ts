@@ -1,0 +1,87 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { startNode } from '../main.js';
+import { isMimoeError } from '../errors/index.js';
+import type { CliIo } from './io.js';
+
+function integer(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+interface ServeFlags {
+  workDir?: string;
+  apiKeyFile?: string;
+  apiPort?: number;
+  host?: string;
+  maxImageMb?: number;
+  mimMemoryMb?: number;
+  sandboxProcesses?: number;
+  logLevel?: string;
+  logFormat?: 'text' | 'json';
+}
+
+/** `mimoe [serve]`: start a node and run until SIGINT/SIGTERM. */
+export function registerServeCommand(program: Command, io: CliIo): void {
+  program
+    .command('serve', { isDefault: true })
+    .description('start a node (the default command)')
+    .option('--work-dir <dir>', 'work dir: keys, node database, images, mim data (default: $XDG_DATA_HOME/mimoe or ~/.local/share/mimoe)')
+    .option('--api-key-file <file>', 'API key file (default: <work-dir>/mimoe-api-key.env; created if missing)')
+    .option('--api-port <port>', 'port of the MCM API and mims (0 picks a free one)', integer)
+    .option('--host <address>', 'address to bind; 0.0.0.0 serves the LAN (default: 127.0.0.1)')
+    .option('--max-image-mb <mib>', 'largest image upload accepted, in MiB (default: 64)', integer)
+    .option('--mim-memory-mb <mib>', 'heap limit of each mim, in MiB (default: 128)', integer)
+    .option('--sandbox-processes <n>', 'sandbox processes hosting mims (default: one per core, at least 2)', integer)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: info)')
+    .option('--log-format <format>', 'text or json (default: text)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mimoe --work-dir ./work
+  $ mimoe --work-dir /var/lib/mimoe --host 0.0.0.0 --api-port 8083
+  $ curl -H "Authorization: Bearer $(grep MCM_API_KEY ./work/mimoe-api-key.env | cut -d= -f2)" \\
+      http://127.0.0.1:8083/mcm/v1/images`,
+    )
+    .action(async (flags: ServeFlags) => {
+      let node;
+      try {
+        node = await startNode({
+          ...(flags.workDir === undefined ? {} : { workDir: flags.workDir }),
+          ...(flags.apiKeyFile === undefined ? {} : { apiKeyFile: flags.apiKeyFile }),
+          ...(flags.apiPort === undefined ? {} : { apiPort: flags.apiPort }),
+          ...(flags.host === undefined ? {} : { host: flags.host }),
+          ...(flags.maxImageMb === undefined ? {} : { maxImageBytes: flags.maxImageMb * 1024 * 1024 }),
+          ...(flags.mimMemoryMb === undefined ? {} : { mimMemoryMb: flags.mimMemoryMb }),
+          ...(flags.sandboxProcesses === undefined ? {} : { sandboxProcesses: flags.sandboxProcesses }),
+          ...(flags.logLevel === undefined ? {} : { logLevel: flags.logLevel }),
+          ...(flags.logFormat === undefined ? {} : { logFormat: flags.logFormat }),
+        });
+      } catch (err) {
+        io.stderr.write(`mimoe: cannot start: ${isMimoeError(err) || err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const running = node;
+      let signals = 0;
+      const stop = (signal: NodeJS.Signals): void => {
+        signals++;
+        if (signals > 1) {
+          running.logger.warn(`second ${signal}: exiting now`);
+          process.exit(1);
+        }
+        running.logger.info(`${signal} received`);
+        running.close().then(
+          () => {
+            process.exitCode = 0;
+          },
+          (err: unknown) => {
+            running.logger.error({ err }, 'shutdown failed');
+            process.exitCode = 1;
+          },
+        );
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+}

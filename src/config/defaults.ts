@@ -1,0 +1,37 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/** Every default in one place; docs/reference/config.md documents each. */
+export const DEFAULTS = {
+  apiPort: 8083,
+  /** Decision (management.md §1): loopback only unless asked; `--host 0.0.0.0` serves a LAN. */
+  host: '127.0.0.1',
+  /** Largest image upload accepted, in bytes (413 past it). */
+  maxImageBytes: 64 * 1024 * 1024,
+  /** Largest index.js inside an image, in bytes. */
+  maxBundleBytes: 32 * 1024 * 1024,
+  /** Most entries an image tar (or one of its layers) may hold. */
+  maxTarEntries: 10_000,
+  /** Largest JSON body on the MCM API, in bytes. */
+  maxJsonBodyBytes: 1024 * 1024,
+  /** Largest request body forwarded to a mim, in bytes. */
+  maxMimBodyBytes: 16 * 1024 * 1024,
+  /** Heap limit of each mim's isolate, in MiB. */
+  mimMemoryMb: 128,
+  /** Sandbox processes hosting isolates: at least one per core, never fewer than two. */
+  sandboxProcesses: Math.max(2, os.availableParallelism()),
+  /** A mim that crashes its sandbox this many times within crashWindowMs is stopped. */
+  crashLimit: 3,
+  crashWindowMs: 60_000,
+  /** How long shutdown waits for in-flight requests before closing anyway. */
+  shutdownGraceMs: 5_000,
+  logLevel: 'info',
+  logFormat: 'text' as 'text' | 'json',
+} as const;
+
+/** Decision: the per-user work dir follows the XDG base directory convention. */
+export function defaultWorkDir(): string {
+  const xdg = process.env['XDG_DATA_HOME'];
+  const base = xdg !== undefined && xdg !== '' ? xdg : path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'mimoe');
+}

@@ -1,0 +1,88 @@
+import path from 'node:path';
+import { DEFAULTS, defaultWorkDir } from './defaults.js';
+import { MimoeError } from '../errors/index.js';
+
+export type LogFormat = 'text' | 'json';
+
+/** The node's validated, frozen configuration. */
+export interface NodeConfig {
+  readonly workDir: string;
+  readonly apiKeyFile: string;
+  readonly apiPort: number;
+  readonly host: string;
+  readonly maxImageBytes: number;
+  readonly maxBundleBytes: number;
+  readonly maxTarEntries: number;
+  readonly maxJsonBodyBytes: number;
+  readonly maxMimBodyBytes: number;
+  readonly mimMemoryMb: number;
+  readonly sandboxProcesses: number;
+  readonly crashLimit: number;
+  readonly crashWindowMs: number;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: string;
+  readonly logFormat: LogFormat;
+}
+
+export type NodeOptions = Partial<NodeConfig>;
+
+const KNOWN_KEYS = new Set<string>([
+  'workDir',
+  'apiKeyFile',
+  'apiPort',
+  'host',
+  'maxImageBytes',
+  'maxBundleBytes',
+  'maxTarEntries',
+  'maxJsonBodyBytes',
+  'maxMimBodyBytes',
+  'mimMemoryMb',
+  'sandboxProcesses',
+  'crashLimit',
+  'crashWindowMs',
+  'shutdownGraceMs',
+  'logLevel',
+  'logFormat',
+]);
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function int(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new MimoeError('ERR_BAD_REQUEST', `option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Validates options once, fills defaults, and freezes the result. Unknown options are rejected. */
+export function resolveConfig(options: NodeOptions = {}): NodeConfig {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.has(key)) throw new MimoeError('ERR_BAD_REQUEST', `unknown option ${key}`);
+  }
+  const workDir = path.resolve(options.workDir ?? defaultWorkDir());
+  const logLevel = options.logLevel ?? DEFAULTS.logLevel;
+  if (!LOG_LEVELS.has(logLevel)) throw new MimoeError('ERR_BAD_REQUEST', `unknown log level ${logLevel}`);
+  const logFormat = options.logFormat ?? DEFAULTS.logFormat;
+  if (logFormat !== 'text' && logFormat !== 'json') {
+    throw new MimoeError('ERR_BAD_REQUEST', `log format must be text or json, got ${String(logFormat)}`);
+  }
+  return Object.freeze({
+    workDir,
+    apiKeyFile: path.resolve(options.apiKeyFile ?? path.join(workDir, 'mimoe-api-key.env')),
+    apiPort: int('apiPort', options.apiPort, DEFAULTS.apiPort, 0, 65535),
+    host: options.host ?? DEFAULTS.host,
+    maxImageBytes: int('maxImageBytes', options.maxImageBytes, DEFAULTS.maxImageBytes, 1024, 2 ** 40),
+    maxBundleBytes: int('maxBundleBytes', options.maxBundleBytes, DEFAULTS.maxBundleBytes, 1, 2 ** 31),
+    maxTarEntries: int('maxTarEntries', options.maxTarEntries, DEFAULTS.maxTarEntries, 1, 1_000_000),
+    maxJsonBodyBytes: int('maxJsonBodyBytes', options.maxJsonBodyBytes, DEFAULTS.maxJsonBodyBytes, 1024, 2 ** 30),
+    maxMimBodyBytes: int('maxMimBodyBytes', options.maxMimBodyBytes, DEFAULTS.maxMimBodyBytes, 1024, 2 ** 31),
+    mimMemoryMb: int('mimMemoryMb', options.mimMemoryMb, DEFAULTS.mimMemoryMb, 8, 16_384),
+    sandboxProcesses: int('sandboxProcesses', options.sandboxProcesses, DEFAULTS.sandboxProcesses, 1, 256),
+    crashLimit: int('crashLimit', options.crashLimit, DEFAULTS.crashLimit, 1, 1000),
+    crashWindowMs: int('crashWindowMs', options.crashWindowMs, DEFAULTS.crashWindowMs, 1000, 86_400_000),
+    shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, DEFAULTS.shutdownGraceMs, 0, 600_000),
+    logLevel,
+    logFormat,
+  });
+}

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import { MimoeError } from '../errors/index.js';
+import type { AppDeps } from './deps.js';
+import { errorBody, toHttpError } from './errors.js';
+import { registerMcmAuth } from './mcm/auth.js';
+import { imageRoutes } from './mcm/images.js';
+import { mimRoutes } from './mcm/mims.js';
+import { gatewayRoutes } from './gateway/routes.js';
+import { opsRoutes } from './ops.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function scopeOf(url: string): 'mcm' | 'other' {
+  return url.startsWith('/mcm/') ? 'mcm' : 'other';
+}
+
+/** Builds the HTTP app from its dependencies; listening is the caller's business. */
+export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    disableRequestLogging: true,
+    bodyLimit: deps.config.maxJsonBodyBytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomBytes(8).toString('hex');
+    },
+    // Trailing slashes and duplicate slashes are a mim's business, not the router's.
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 512 },
+    forceCloseConnections: 'idle',
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const e = toHttpError(err);
+    if (e.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: e.code, msg: e.message }, 'request refused');
+    if (e.status === 413) void reply.header('connection', 'close');
+    return reply.code(e.status).header('x-request-id', request.id).send(errorBody(e));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const e = toHttpError(new MimoeError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`));
+    return reply.code(e.status).header('x-request-id', request.id).send(errorBody(e));
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpResponse(scopeOf(request.url), reply.statusCode);
+    const line = { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 };
+    if (reply.statusCode >= 500) request.log.error(line, 'request');
+    else request.log.info(line, 'request');
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  opsRoutes(app, deps);
+
+  await app.register(
+    async (mcm) => {
+      await mcm.register(multipart, {
+        limits: { files: 1, fields: 8, parts: 16, fileSize: deps.config.maxImageBytes + 1, headerPairs: 100 },
+      });
+      registerMcmAuth(mcm, deps.keys.mcmApiKey);
+      imageRoutes(mcm, deps);
+      mimRoutes(mcm, deps);
+    },
+    { prefix: '/mcm/v1' },
+  );
+
+  await app.register(async (gw) => gatewayRoutes(gw, deps));
+  return app;
+}

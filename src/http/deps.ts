@@ -1,0 +1,28 @@
+import type { NodeConfig } from '../config/options.js';
+import type { FastifyBaseLogger } from 'fastify';
+import type { ApiKeys } from '../auth/key-file.js';
+import type { ImageStore } from '../images/store.js';
+import type { MimRegistry } from '../mims/registry.js';
+import type { MimRequest, ResponseSink } from '../sandbox/types.js';
+import type { Metrics } from '../metrics/metrics.js';
+
+/** What the gateway needs from the sandbox layer. */
+export interface MimDispatcher {
+  dispatch(mimId: string, req: MimRequest, sink: ResponseSink): void;
+  isStopped(mimId: string): boolean;
+  stats(): Record<string, number>;
+}
+
+/** Everything the HTTP layer is given; it creates none of these itself. */
+export interface AppDeps {
+  readonly config: NodeConfig;
+  /** The node's pino logger, seen through Fastify's logger interface. */
+  readonly logger: FastifyBaseLogger;
+  readonly keys: ApiKeys;
+  readonly images: ImageStore;
+  readonly mims: MimRegistry;
+  readonly dispatcher: MimDispatcher;
+  readonly metrics: Metrics;
+  readonly version: string;
+  readonly nodeId: string;
+}

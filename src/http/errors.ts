@@ -1,0 +1,48 @@
+import { ERROR_CODES, isMimoeError, type ErrorCode } from '../errors/index.js';
+
+export interface HttpError {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly details?: Record<string, unknown>;
+}
+
+/** Errors from Fastify and its plugins that carry a safe client-facing status. */
+interface FrameworkError {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+}
+
+function frameworkCode(status: number): ErrorCode {
+  if (status === 413) return 'ERR_BODY_TOO_LARGE';
+  if (status === 415) return 'ERR_UNSUPPORTED_MEDIA_TYPE';
+  if (status === 404) return 'ERR_NOT_FOUND';
+  return 'ERR_BAD_REQUEST';
+}
+
+/**
+ * The one map from errors to HTTP answers. Unknown errors become a bare 500: their messages and
+ * stacks stay in the log, never in a response.
+ */
+export function toHttpError(err: unknown): HttpError {
+  if (isMimoeError(err)) {
+    return {
+      status: ERROR_CODES[err.code].status,
+      code: err.code,
+      message: err.message,
+      ...(err.details === undefined ? {} : { details: err.details }),
+    };
+  }
+  const fw = err as FrameworkError;
+  if (typeof fw === 'object' && fw !== null && typeof fw.statusCode === 'number' && fw.statusCode >= 400 && fw.statusCode < 500) {
+    const code = frameworkCode(fw.statusCode);
+    return { status: ERROR_CODES[code].status, code, message: fw.message ?? ERROR_CODES[code].summary };
+  }
+  return { status: 500, code: 'ERR_INTERNAL', message: 'internal error' };
+}
+
+/** The JSON body of every error the node makes: `{ code, message }` (plus `error`, `details`). */
+export function errorBody(e: HttpError): Record<string, unknown> {
+  return { code: e.status, error: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) };
+}

@@ -1,0 +1,135 @@
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Db } from '../state/node-db.js';
+import { MimoeError } from '../errors/index.js';
+import { BlobStore } from './blobs.js';
+import { objectId, type ImageRecord } from './image.js';
+import { readMimImage } from './read-image.js';
+import { spoolToFile } from './spool.js';
+
+export interface ImageLimits {
+  maxImageBytes: number;
+  maxBundleBytes: number;
+  maxTarEntries: number;
+}
+
+interface ImageRow {
+  id: string;
+  client_id: string;
+  name: string;
+  digest: string;
+  repo_tags: string;
+  created: number;
+  size: number;
+  blob: string;
+}
+
+function fromRow(r: ImageRow): ImageRecord {
+  return {
+    id: r.id,
+    clientId: r.client_id,
+    name: r.name,
+    digest: r.digest,
+    repoTags: JSON.parse(r.repo_tags) as string[],
+    created: r.created,
+    size: r.size,
+    blob: r.blob,
+  };
+}
+
+/** Images per client: ingest of uploaded tars, listing, lookup and deletion. */
+export class ImageStore {
+  readonly blobs: BlobStore;
+
+  constructor(
+    private readonly db: Db,
+    workDir: string,
+    private readonly limits: ImageLimits,
+  ) {
+    this.blobs = new BlobStore(workDir);
+  }
+
+  /**
+   * Streams an upload to disk, validates it as a mim image, and records it for the client.
+   * Re-uploading a name replaces that image; mims deployed from the old one keep its blob.
+   */
+  async ingest(clientId: string, source: Readable): Promise<ImageRecord> {
+    const tmp = this.blobs.tempPath('.tar');
+    try {
+      const { size, sha256 } = await spoolToFile(source, tmp, this.limits.maxImageBytes);
+      const parsed = await readMimImage(tmp, {
+        maxBundleBytes: this.limits.maxBundleBytes,
+        maxEntries: this.limits.maxTarEntries,
+      });
+      const record: ImageRecord = {
+        id: objectId(clientId, parsed.name),
+        clientId,
+        name: parsed.name,
+        digest: `sha256:${sha256}`,
+        repoTags: parsed.repoTags,
+        created: parsed.created ?? Math.floor(Date.now() / 1000),
+        size,
+        blob: sha256,
+      };
+      const previous = this.get(clientId, record.id);
+      const clash = this.db.prepare('SELECT client_id FROM images WHERE id = ?').get(record.id) as
+        | { client_id: string }
+        | undefined;
+      if (clash !== undefined && clash.client_id !== clientId) {
+        throw new MimoeError('ERR_IMAGE_INVALID', `image id ${record.id} is taken by another client; rename the image`);
+      }
+      this.blobs.commit(sha256, tmp, parsed.bundle);
+      this.db
+        .prepare(
+          `INSERT INTO images (id, client_id, name, digest, repo_tags, created, size, blob)
+           VALUES (@id, @clientId, @name, @digest, @repoTags, @created, @size, @blob)
+           ON CONFLICT(id) DO UPDATE SET digest = excluded.digest, repo_tags = excluded.repo_tags,
+             created = excluded.created, size = excluded.size, blob = excluded.blob`,
+        )
+        .run({ ...record, repoTags: JSON.stringify(record.repoTags) });
+      if (previous !== undefined && previous.blob !== record.blob) this.releaseBlob(previous.blob);
+      return record;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+
+  list(clientId: string): ImageRecord[] {
+    const rows = this.db.prepare('SELECT * FROM images WHERE client_id = ? ORDER BY created, id').all(clientId) as ImageRow[];
+    return rows.map(fromRow);
+  }
+
+  get(clientId: string, id: string): ImageRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM images WHERE client_id = ? AND id = ?').get(clientId, id) as
+      | ImageRow
+      | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  byName(clientId: string, name: string): ImageRecord | undefined {
+    return this.get(clientId, objectId(clientId, name));
+  }
+
+  /** Deletes the record; the caller has checked that no mim uses it. */
+  delete(clientId: string, id: string): ImageRecord {
+    const record = this.get(clientId, id);
+    if (record === undefined) throw new MimoeError('ERR_IMAGE_NOT_FOUND', `image ${id} not found`);
+    this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
+    this.releaseBlob(record.blob);
+    return record;
+  }
+
+  /** Removes a blob once neither an image nor a mim refers to it. */
+  releaseBlob(blob: string): void {
+    const used = this.db
+      .prepare('SELECT 1 FROM images WHERE blob = ? UNION ALL SELECT 1 FROM mims WHERE blob = ? LIMIT 1')
+      .get(blob, blob);
+    if (used === undefined) this.blobs.remove(blob);
+  }
+
+  /** At start: drop blobs and temp files left by a crash. */
+  sweep(): void {
+    const rows = this.db.prepare('SELECT blob FROM images UNION SELECT blob FROM mims').all() as { blob: string }[];
+    this.blobs.sweep(new Set(rows.map((r) => r.blob)));
+  }
+}

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { resolveConfig, type NodeConfig, type NodeOptions } from './config/options.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { loadOrCreateKeyFile } from './auth/key-file.js';
+import { openNodeDb, getMeta, setMeta } from './state/node-db.js';
+import { ImageStore } from './images/store.js';
+import { MimRegistry } from './mims/registry.js';
+import { Supervisor } from './sandbox/supervisor.js';
+import { Metrics } from './metrics/metrics.js';
+import { createApp } from './http/app.js';
+import { VERSION } from './version.js';
+
+export interface RunningNode {
+  readonly config: NodeConfig;
+  readonly port: number;
+  /** Base URL of the node, e.g. http://127.0.0.1:8083 */
+  readonly url: string;
+  readonly logger: Logger;
+  /** Stops taking requests, lets in-flight ones finish (bounded), stops sandboxes, closes databases. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions extends NodeOptions {
+  /** Where log lines go (stdout by default). */
+  logDestination?: NodeJS.WritableStream;
+}
+
+/** Composition root: config → services → app → listen. */
+export async function startNode(options: StartOptions = {}): Promise<RunningNode> {
+  const { logDestination, ...nodeOptions } = options;
+  const config = resolveConfig(nodeOptions);
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    ...(logDestination === undefined ? {} : { destination: logDestination }),
+  });
+  fs.mkdirSync(config.workDir, { recursive: true, mode: 0o700 });
+
+  const keyFile = loadOrCreateKeyFile(config.apiKeyFile);
+  logger.info(`API key file: ${config.apiKeyFile}`);
+  if (keyFile.created) logger.info('created a new API key file with fresh MCM_API_KEY and ACCOUNT_API_KEY');
+  if (keyFile.permissionsFixed) logger.warn('API key file was readable by others; narrowed it to owner-only');
+
+  const db = openNodeDb(config.workDir);
+  let nodeId = getMeta(db, 'nodeId');
+  if (nodeId === undefined) {
+    nodeId = randomUUID();
+    setMeta(db, 'nodeId', nodeId);
+  }
+
+  const images = new ImageStore(db, config.workDir, config);
+  images.sweep();
+
+  const supervisor = new Supervisor({
+    processes: config.sandboxProcesses,
+    crashLimit: config.crashLimit,
+    crashWindowMs: config.crashWindowMs,
+    logger: logger.child({ component: 'sandbox' }),
+    onMimLog: (line) => {
+      logger[line.level]({ mim: line.mimId }, line.message);
+    },
+    onMimStopped: (mimId, reason) => {
+      logger.error({ mim: mimId }, `mim stopped: ${reason}`);
+    },
+  });
+  let port = config.apiPort;
+  const mims = new MimRegistry(
+    db,
+    images,
+    supervisor,
+    { nodeId, accountId: () => getMeta(db, 'accountId') ?? '', httpPort: () => port },
+    config.mimMemoryMb,
+  );
+  const metrics = new Metrics();
+
+  let app: Awaited<ReturnType<typeof createApp>> | undefined;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info('shutting down');
+      const timer = setTimeout(() => logger.warn('in-flight requests did not finish in time'), config.shutdownGraceMs);
+      try {
+        await app?.close();
+      } finally {
+        clearTimeout(timer);
+        await supervisor.close();
+        db.close();
+        logger.info('stopped');
+      }
+    })();
+    return closing;
+  };
+
+  try {
+    await supervisor.start();
+    app = await createApp({
+      config,
+      logger,
+      keys: keyFile.keys,
+      images,
+      mims,
+      dispatcher: supervisor,
+      metrics,
+      version: VERSION,
+      nodeId,
+    });
+    await app.listen({ port: config.apiPort, host: config.host });
+    port = (app.server.address() as AddressInfo).port;
+    const restored = mims.restoreAll();
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const url = `http://${host}:${port}`;
+    logger.info({ port, restoredMims: restored, version: VERSION, nodeId }, `mimoe listening on ${url}`);
+    logger.info(`MCM API: ${url}/mcm/v1 (Authorization: Bearer <MCM_API_KEY from the key file>)`);
+    return { config, port, url, logger, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

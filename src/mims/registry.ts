@@ -1,0 +1,219 @@
+import type { Db } from '../state/node-db.js';
+import { MimoeError } from '../errors/index.js';
+import type { ImageStore } from '../images/store.js';
+import { objectId } from '../images/image.js';
+import type { MimSpec } from '../sandbox/types.js';
+import { DEFAULT_CLIENT_ID } from '../auth/client-id.js';
+import { ENV_API_ALIAS, ENV_BASE_API_PATH, ENV_MAX_EXECUTION_TIME, normaliseBasePath, validateEnv } from './env.js';
+import type { MimRecord, MimView } from './mim.js';
+import { MountTable } from './mounts.js';
+
+/** What the registry needs from the sandbox layer. */
+export interface MimHost {
+  deploy(spec: MimSpec): void;
+  undeploy(mimId: string): Promise<void>;
+  isStopped(mimId: string): boolean;
+}
+
+export interface NodeIdentity {
+  readonly nodeId: string;
+  readonly accountId: () => string;
+  readonly httpPort: () => number;
+}
+
+export interface DeployRequest {
+  name: string;
+  image: string;
+  env: Record<string, string>;
+}
+
+interface MimRow {
+  id: string;
+  client_id: string;
+  name: string;
+  image: string;
+  image_id: string;
+  blob: string;
+  created: number;
+  env: string;
+}
+
+function fromRow(r: MimRow): MimRecord {
+  return {
+    id: r.id,
+    clientId: r.client_id,
+    name: r.name,
+    image: r.image,
+    imageId: r.image_id,
+    blob: r.blob,
+    created: r.created,
+    env: JSON.parse(r.env) as Record<string, string>,
+  };
+}
+
+const MIM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function invalid(message: string): MimoeError {
+  return new MimoeError('ERR_MIM_INVALID', message);
+}
+
+/** Parses a deploy body (`POST /mims`, `/containers`): `{ name, image | imageName, env? }`. */
+export function parseDeployRequest(body: unknown): DeployRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalid('the body must be a JSON object { name, image, env }');
+  }
+  const b = body as Record<string, unknown>;
+  const name = b['name'];
+  if (typeof name !== 'string' || name === '') throw invalid('name is required');
+  if (/\s/.test(name)) throw invalid('name must not contain spaces');
+  if (!MIM_NAME.test(name)) {
+    throw invalid('name must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  const image = b['image'] ?? b['imageName'];
+  if (typeof image !== 'string' || image === '') throw invalid('image is required (the name of an uploaded image)');
+  return { name, image, env: validateEnv(b['env']) };
+}
+
+/** Deployed mims: persistence, mount paths, and their hand-off to the sandboxes. */
+export class MimRegistry {
+  readonly mounts = new MountTable();
+
+  constructor(
+    private readonly db: Db,
+    private readonly images: ImageStore,
+    private readonly host: MimHost,
+    private readonly identity: NodeIdentity,
+    private readonly memoryMb: number,
+  ) {}
+
+  mountPaths(clientId: string, env: Record<string, string>): string[] {
+    const base = normaliseBasePath(env[ENV_BASE_API_PATH] ?? '');
+    const paths = [`/${clientId}${base}`];
+    if (env[ENV_API_ALIAS] === 'true' && clientId !== DEFAULT_CLIENT_ID) paths.push(`/${DEFAULT_CLIENT_ID}${base}`);
+    return paths;
+  }
+
+  /** Checks a deploy request against the current state without changing anything. */
+  check(clientId: string, req: DeployRequest): { id: string; paths: string[] } {
+    const id = objectId(clientId, req.name);
+    if (this.db.prepare('SELECT 1 FROM mims WHERE id = ?').get(id) !== undefined) {
+      throw new MimoeError('ERR_MIM_EXISTS', `mim ${id} is already deployed`);
+    }
+    if (this.images.byName(clientId, req.image) === undefined) {
+      throw new MimoeError('ERR_MIM_IMAGE_UNKNOWN', `image ${req.image} is not uploaded for client ${clientId}`);
+    }
+    const paths = this.mountPaths(clientId, req.env);
+    const conflict = this.mounts.conflicts(id, paths);
+    if (conflict !== undefined) {
+      throw new MimoeError('ERR_MOUNT_CONFLICT', `mount path ${conflict} is already used by another mim`);
+    }
+    return { id, paths };
+  }
+
+  deploy(clientId: string, req: DeployRequest): MimView {
+    const { id, paths } = this.check(clientId, req);
+    const image = this.images.byName(clientId, req.image);
+    if (image === undefined) throw new MimoeError('ERR_MIM_IMAGE_UNKNOWN', `image ${req.image} is not uploaded`);
+    const record: MimRecord = {
+      id,
+      clientId,
+      name: req.name,
+      image: image.name,
+      imageId: image.id,
+      blob: image.blob,
+      created: Date.now(),
+      env: req.env,
+    };
+    this.db
+      .prepare(
+        `INSERT INTO mims (id, client_id, name, image, image_id, blob, created, env)
+         VALUES (@id, @clientId, @name, @image, @imageId, @blob, @created, @env)`,
+      )
+      .run({ ...record, env: JSON.stringify(record.env) });
+    this.mounts.claim(id, paths);
+    this.host.deploy(this.spec(record));
+    return this.view(record);
+  }
+
+  list(clientId: string): MimView[] {
+    const rows = this.db.prepare('SELECT * FROM mims WHERE client_id = ? ORDER BY created, id').all(clientId) as MimRow[];
+    return rows.map((r) => this.view(fromRow(r)));
+  }
+
+  get(clientId: string, id: string): MimRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM mims WHERE client_id = ? AND id = ?').get(clientId, id) as
+      | MimRow
+      | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  byId(id: string): MimRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM mims WHERE id = ?').get(id) as MimRow | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  usersOfImage(clientId: string, imageId: string): string[] {
+    const rows = this.db.prepare('SELECT id FROM mims WHERE client_id = ? AND image_id = ?').all(clientId, imageId) as {
+      id: string;
+    }[];
+    return rows.map((r) => r.id);
+  }
+
+  async delete(clientId: string, id: string): Promise<MimView> {
+    const record = this.get(clientId, id);
+    if (record === undefined) throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${id} not found`);
+    const view = this.view(record);
+    this.mounts.release(id);
+    this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
+    await this.host.undeploy(id);
+    this.images.releaseBlob(record.blob);
+    return view;
+  }
+
+  /** At start: mount and load every mim that was deployed before. */
+  restoreAll(): number {
+    const rows = this.db.prepare('SELECT * FROM mims ORDER BY created, id').all() as MimRow[];
+    for (const row of rows) {
+      const record = fromRow(row);
+      this.mounts.claim(record.id, this.mountPaths(record.clientId, record.env));
+      this.host.deploy(this.spec(record));
+    }
+    return rows.length;
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM mims').get() as { n: number }).n;
+  }
+
+  view(r: MimRecord): MimView {
+    const stopped = this.host.isStopped(r.id);
+    return {
+      id: r.id,
+      name: r.name,
+      image: r.image,
+      imageId: r.imageId,
+      clientId: r.clientId,
+      created: r.created,
+      state: stopped ? 'stopped' : 'started',
+      status: stopped ? 'crashed' : 'up',
+      env: r.env,
+    };
+  }
+
+  spec(r: MimRecord): MimSpec {
+    return {
+      mimId: r.id,
+      bundlePath: this.images.blobs.bundlePath(r.blob),
+      env: r.env,
+      info: {
+        serviceType: `${r.clientId}-${r.image}`,
+        apiRoot: this.mountPaths(r.clientId, r.env)[0] ?? '',
+        httpPort: String(this.identity.httpPort()),
+        nodeId: this.identity.nodeId,
+        accountId: this.identity.accountId(),
+      },
+      timeoutMs: Number(r.env[ENV_MAX_EXECUTION_TIME] ?? '30') * 1000,
+      memoryMb: this.memoryMb,
+    };
+  }
+}

@@ -1,0 +1,58 @@
+import type { MimoeError } from '../errors/index.js';
+
+/** What `context.info` shows a mim (runtime.md §3). */
+export interface MimInfo {
+  readonly serviceType: string;
+  readonly apiRoot: string;
+  /** The node's port as a string: mims build `http://localhost:${httpPort}/...` from it. */
+  readonly httpPort: string;
+  readonly nodeId: string;
+  readonly accountId: string;
+}
+
+/** Everything a sandbox needs to run one deployed mim. */
+export interface MimSpec {
+  /** `{clientId}-{name}` */
+  readonly mimId: string;
+  /** Absolute path of the mim's index.js (immutable for this deployment). */
+  readonly bundlePath: string;
+  /** The deploy-time env map with MCM.* defaults filled in; all values strings. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly info: MimInfo;
+  /** MCM.MAX_EXECUTION_TIME_SEC in ms. */
+  readonly timeoutMs: number;
+  /** The isolate's heap limit in MiB. */
+  readonly memoryMb: number;
+}
+
+/** One HTTP request as the mim sees it (runtime.md §4). */
+export interface MimRequest {
+  readonly requestId: string;
+  /** Upper-case method. */
+  readonly method: string;
+  /** Path after the mount, with the query string; `/` for the bare mount. */
+  readonly url: string;
+  /** Lower-case header names. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+/** Where a mim's response goes. Exactly one of: head (write*) end, or fail. */
+export interface ResponseSink {
+  head(status: number, headers: Record<string, string | string[]>): void;
+  write(chunk: Buffer): void;
+  end(): void;
+  /**
+   * The request failed. Before head: answer with this error. After head: the body is cut short
+   * and the connection is closed.
+   */
+  fail(error: MimoeError): void;
+}
+
+export type MimLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface MimLogLine {
+  readonly mimId: string;
+  readonly level: MimLogLevel;
+  readonly message: string;
+}
