@@ -53,10 +53,12 @@ export class ImageStore {
    * Streams an upload to disk, validates it as a mim image, and records it for the client.
    * Re-uploading a name replaces that image; mims deployed from the old one keep its blob.
    */
-  async ingest(clientId: string, source: Readable): Promise<ImageRecord> {
+  async ingest(clientId: string, source: Readable, truncated: () => boolean = () => false): Promise<ImageRecord> {
     const tmp = this.blobs.tempPath('.tar');
     try {
       const { size, sha256 } = await spoolToFile(source, tmp, this.limits.maxImageBytes);
+      // A multipart parser that cut the part short ends the stream normally: ask it.
+      if (truncated()) throw new MimoeError('ERR_IMAGE_TOO_LARGE', `the image exceeds ${this.limits.maxImageBytes} bytes`);
       const parsed = await readMimImage(tmp, {
         maxBundleBytes: this.limits.maxBundleBytes,
         maxEntries: this.limits.maxTarEntries,
