@@ -1,0 +1,166 @@
+/**
+ * The `res` object a handler writes to (runtime.md §5). A plain, extensible object: helper
+ * libraries add members such as `writeError`.
+ */
+import type { GuestChunk, GuestHeaders } from '../abi.js';
+import type { Outbox } from './outbox.js';
+import { bytesOf, isBinary, utf8Decode } from './text.js';
+
+/** Body pieces are sent together at the end of each entry call, or sooner past this many bytes. */
+const COALESCE_BYTES = 64 * 1024;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FORBIDDEN_VALUE_CHARS = /[\r\n\0]/;
+
+export interface GuestResponse {
+  statusCode: number;
+  setHeader(name: unknown, value: unknown): boolean;
+  write(chunk?: unknown): boolean;
+  end(body?: unknown): GuestResponse;
+  writeMimeFile(path?: unknown, mimeType?: unknown): void;
+  [member: string]: unknown;
+}
+
+export interface ResponseControl {
+  readonly res: GuestResponse;
+  /** True once `res.end()` was called. */
+  readonly ended: () => boolean;
+  /** Sends body pieces held back while inside an entry call. */
+  readonly flush: () => void;
+}
+
+/**
+ * A body piece the host can copy out: a string, or a plain Uint8Array spanning its own buffer.
+ * Numbers and booleans are sent as text; other objects are a TypeError, as in Node.
+ */
+function toChunk(value: unknown): GuestChunk | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (isBinary(value)) {
+    const bytes = bytesOf(value);
+    if (bytes.byteLength === 0) return undefined;
+    // Copy subclass instances (Buffer) and partial views so exactly these bytes cross over.
+    const exact =
+      value instanceof Uint8Array &&
+      value.constructor === Uint8Array &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength;
+    return exact ? bytes : new Uint8Array(bytes);
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  throw new TypeError('The "chunk" argument must be of type string or an instance of Buffer or Uint8Array');
+}
+
+function chunkLength(chunk: GuestChunk): number {
+  return typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+}
+
+function validStatus(value: unknown): number {
+  const status = Number(value);
+  if (!Number.isInteger(status) || status < 100 || status > 599) {
+    throw new RangeError(`Invalid status code: ${String(value)}`);
+  }
+  return status;
+}
+
+function headerValue(name: string, value: unknown): string | string[] {
+  const one = (v: unknown): string => {
+    const text = String(v);
+    if (FORBIDDEN_VALUE_CHARS.test(text))
+      throw new TypeError(`Invalid character in header content ["${name}"]`);
+    return text;
+  };
+  if (value === undefined) throw new TypeError(`Invalid value "undefined" for header "${name}"`);
+  return Array.isArray(value) ? value.map(one) : one(value);
+}
+
+/** Decision (runtime.md §5): without a mim-set Content-Type, JSON bodies are sent as application/json. */
+function looksLikeJson(body: GuestChunk | undefined): boolean {
+  if (body === undefined) return false;
+  const text = typeof body === 'string' ? body : utf8Decode(body);
+  const first = /\S/.exec(text);
+  if (first === null || '{["-0123456789tfn'.indexOf(first[0]) < 0) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * @param onEnd the response is complete
+ * @param requestFlush body pieces wait outside an entry call (written from a promise callback):
+ *   the host should call in soon to collect them. One request per batch, so a write loop in
+ *   microtasks cannot flood the host with events.
+ */
+export function createResponse(outbox: Outbox, onEnd: () => void, requestFlush: () => void): ResponseControl {
+  const headers: GuestHeaders = {};
+  let headSent = false;
+  let ended = false;
+  let pending: GuestChunk[] = [];
+  let pendingBytes = 0;
+
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const pieces = pending;
+    pending = [];
+    pendingBytes = 0;
+    // One string crosses over far cheaper than many small ones; bytes are joined by the host.
+    const allText = pieces.every((piece) => typeof piece === 'string');
+    outbox.send('chunks', allText ? [pieces.join('')] : pieces);
+  };
+
+  const sendHead = (): void => {
+    const status = validStatus(res.statusCode);
+    headSent = true;
+    outbox.send('head', status, headers);
+  };
+
+  const res: GuestResponse = {
+    statusCode: 200,
+    setHeader(name: unknown, value: unknown): boolean {
+      // Once the head is out, header changes cannot reach the client: ignored, as calls after end are.
+      if (headSent) return true;
+      const key = String(name);
+      if (!TOKEN.test(key)) throw new TypeError(`Header name must be a valid HTTP token ["${key}"]`);
+      headers[key.toLowerCase()] = headerValue(key, value);
+      return true;
+    },
+    write(chunk?: unknown): boolean {
+      if (ended) return false;
+      const piece = toChunk(chunk);
+      if (!headSent) sendHead();
+      if (piece !== undefined && chunkLength(piece) > 0) {
+        pending.push(piece);
+        pendingBytes += chunkLength(piece);
+        if (pendingBytes >= COALESCE_BYTES) flush();
+        else if (!outbox.inEntry && pending.length === 1) requestFlush();
+      }
+      return true;
+    },
+    end(body?: unknown): GuestResponse {
+      if (ended) return res;
+      const piece = toChunk(body);
+      if (!headSent) {
+        const status = validStatus(res.statusCode);
+        if (headers['content-type'] === undefined && looksLikeJson(piece))
+          headers['content-type'] = 'application/json';
+        ended = true;
+        headSent = true;
+        outbox.send('respond', status, headers, piece);
+      } else {
+        ended = true;
+        if (piece !== undefined && chunkLength(piece) > 0) pending.push(piece);
+        flush();
+        outbox.send('end');
+      }
+      onEnd();
+      return res;
+    },
+    writeMimeFile(): void {
+      throw new Error('res.writeMimeFile is not available on this node yet');
+    },
+  };
+  return { res, ended: () => ended, flush };
+}

@@ -1,0 +1,164 @@
+/**
+ * One deployed mim inside a sandbox process: its isolate (heap limit = spec.memoryMb), the guest
+ * runtime and the mim bundle compiled once per isolate, and the requests running on it. An
+ * isolate that went over its memory limit is replaced by a fresh one for the next request.
+ *
+ * Warm context: after each request (and at load) the context for the mim's next request is
+ * prepared ahead of demand (runtime and bundle already evaluated): a router-based mim answered in
+ * ~0.75 ms instead of ~1.8 ms (median, sequential requests with a little think time). It still
+ * serves exactly one request; one left unused for WARM_IDLE_MS is released, so idle mims hold none.
+ */
+import { readFile } from 'node:fs/promises';
+import ivm from 'isolated-vm';
+import type { MimSpec } from '../types.js';
+import { prepareContext, releasePrepared, type MimInstance, type Preparation } from './context-prep.js';
+import { RequestRunner, type RunnerOutput, type RunnerRequest } from './request-runner.js';
+
+/** How long a prepared context waits for a request before it is released. */
+const WARM_IDLE_MS = 30_000;
+
+interface Warm {
+  readonly instance: MimInstance;
+  readonly preparation: Promise<Preparation>;
+  readonly timer: NodeJS.Timeout;
+}
+
+type Loaded =
+  { readonly ok: true; readonly instance: MimInstance } | { readonly ok: false; readonly reason: string };
+
+export interface MimHostDeps {
+  readonly runtimeSource: string;
+  /** For the node's own log (load problems). */
+  readonly diag: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** V8 lost control of an isolate: the process must go (the supervisor restarts it). */
+  readonly onCatastrophe: (message: string) => void;
+}
+
+export class MimHost {
+  private loaded: Promise<Loaded> | undefined;
+  private readonly running = new Set<Promise<void>>();
+  private retired = false;
+  private warmContext: Warm | undefined;
+
+  constructor(
+    readonly spec: MimSpec,
+    private readonly deps: MimHostDeps,
+  ) {}
+
+  /** Compiles and prepares a context ahead of the first request, so it does not pay for them. */
+  warm(): void {
+    void this.instance().then((loaded) => {
+      if (loaded.ok && !this.retired && this.warmContext === undefined) this.prewarm(loaded.instance);
+    });
+  }
+
+  handle(request: RunnerRequest, out: RunnerOutput): void {
+    const task = this.run(request, out);
+    this.running.add(task);
+    void task.finally(() => this.running.delete(task));
+  }
+
+  /**
+   * Takes no more requests, lets the running ones finish (each is bounded by its deadline), then
+   * frees the isolate. Resolves when the mim's code no longer runs.
+   */
+  async retire(): Promise<void> {
+    this.retired = true;
+    this.dropWarm();
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    const loaded = await this.loaded;
+    if (loaded?.ok === true && !loaded.instance.isolate.isDisposed) loaded.instance.isolate.dispose();
+  }
+
+  private async run(request: RunnerRequest, out: RunnerOutput): Promise<void> {
+    if (this.retired) {
+      out.fail('ERR_MIM_NOT_FOUND', 'the mim was removed from this node');
+      return;
+    }
+    const loaded = await this.instance();
+    if (!loaded.ok) {
+      out.fail('ERR_MIM_INVALID_BUNDLE', `the mim bundle cannot be loaded: ${loaded.reason}`);
+      return;
+    }
+    const { instance } = loaded;
+    await new RequestRunner(this.spec, request, out).run(instance.isolate, this.takePreparation(instance));
+    // The next context is prepared once this request is answered: done earlier, it competes for
+    // the CPU with the answer (measured slower on 2 cores); done now, it is ready for the next one.
+    if (!this.retired && this.warmContext === undefined && !instance.isolate.isDisposed)
+      this.prewarm(instance);
+  }
+
+  /** The warm context if there is one for this isolate, else a new one. */
+  private takePreparation(instance: MimInstance): Promise<Preparation> {
+    const warm = this.warmContext;
+    this.warmContext = undefined;
+    if (warm !== undefined) {
+      clearTimeout(warm.timer);
+      if (warm.instance === instance) return warm.preparation;
+      discard(warm.preparation);
+    }
+    return prepareContext(instance, this.spec.timeoutMs);
+  }
+
+  private prewarm(instance: MimInstance): void {
+    const preparation = prepareContext(instance, this.spec.timeoutMs);
+    const timer = setTimeout(() => {
+      if (this.warmContext?.preparation === preparation) this.dropWarm();
+    }, WARM_IDLE_MS);
+    timer.unref();
+    this.warmContext = { instance, preparation, timer };
+  }
+
+  private dropWarm(): void {
+    const warm = this.warmContext;
+    this.warmContext = undefined;
+    if (warm === undefined) return;
+    clearTimeout(warm.timer);
+    discard(warm.preparation);
+  }
+
+  /** The live isolate, recreated when the previous one was disposed (memory limit). */
+  private async instance(): Promise<Loaded> {
+    for (;;) {
+      const pending = (this.loaded ??= this.load());
+      const current = await pending;
+      if (!current.ok || !current.instance.isolate.isDisposed) return current;
+      // The first request to notice the disposed isolate starts a fresh one; the others wait for it.
+      if (this.loaded === pending) this.loaded = undefined;
+    }
+  }
+
+  /** Never rejects: a mim that cannot load answers each request with ERR_MIM_INVALID_BUNDLE. */
+  private async load(): Promise<Loaded> {
+    const { spec } = this;
+    let source: string;
+    try {
+      source = await readFile(spec.bundlePath, 'utf8');
+    } catch (err) {
+      const reason = `cannot read ${spec.bundlePath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      this.deps.diag('error', `mim ${spec.mimId}: ${reason}`);
+      return { ok: false, reason };
+    }
+    let isolate: ivm.Isolate | undefined;
+    let step = 'create its isolate';
+    try {
+      isolate = new ivm.Isolate({ memoryLimit: spec.memoryMb, onCatastrophicError: this.deps.onCatastrophe });
+      step = 'compile the guest runtime';
+      const runtime = await isolate.compileScript(this.deps.runtimeSource, { filename: 'mimoe:runtime.js' });
+      step = 'compile the bundle';
+      const bundle = await isolate.compileScript(source, { filename: `${spec.mimId}/index.js` });
+      return { ok: true, instance: { isolate, runtime, bundle } };
+    } catch (err) {
+      if (isolate !== undefined && !isolate.isDisposed) isolate.dispose();
+      const detail = err instanceof Error ? err.message : String(err);
+      this.deps.diag('error', `mim ${spec.mimId}: cannot ${step}: ${detail}`);
+      return { ok: false, reason: `cannot ${step}` };
+    }
+  }
+}
+
+function discard(preparation: Promise<Preparation>): void {
+  void preparation.then((prep) => {
+    if (prep.ok) releasePrepared(prep.prepared);
+  });
+}

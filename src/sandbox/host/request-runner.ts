@@ -1,0 +1,251 @@
+/**
+ * Runs one request in its own fresh context (prepared by context-prep.ts: runtime then bundle
+ * evaluated): entry('start') → while not ended: wait until the guest's next timer → entry('tick').
+ * Every call into the isolate carries `timeout` = what is left of the request's deadline, so a
+ * busy loop is terminated by V8, not merely waited out. The context is released at the end, with
+ * any timers it still holds.
+ */
+import ivm from 'isolated-vm';
+import type { ErrorCode } from '../../errors/index.js';
+import { GUEST_LOG_MAX_CHARS, type GuestLogLevel, type GuestStartPayload } from '../abi.js';
+import type { ResponseHeaders } from '../protocol.js';
+import type { MimSpec } from '../types.js';
+import {
+  classifyIsolateError,
+  errorText,
+  releasePrepared,
+  type GuestEntry,
+  type IsolateFailure,
+  type Preparation,
+  type PreparedContext,
+} from './context-prep.js';
+import { toBytes, toHeaders, toLogLevel, toStatus, toText } from './guest-events.js';
+
+export interface RunnerRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  readonly timeoutMs: number;
+}
+
+/** Where a runner's results go (the sandbox turns them into IPC messages). */
+export interface RunnerOutput {
+  respond(status: number, headers: ResponseHeaders, body: Buffer | undefined): void;
+  head(status: number, headers: ResponseHeaders): void;
+  chunk(data: Buffer): void;
+  end(): void;
+  fail(code: ErrorCode, message: string): void;
+  /** A line of the mim's own log (console output, its uncaught exceptions). */
+  log(level: GuestLogLevel, message: string): void;
+}
+
+export class RequestRunner {
+  private done = false;
+  private headSent = false;
+  private deadline = 0;
+  /** Earliest wake-up asked for by `wake` events while no wait was armed. */
+  private wakeAt = Infinity;
+  private waiter:
+    { at: number; resolve: () => void; timer: NodeJS.Timeout | NodeJS.Immediate | undefined } | undefined;
+
+  constructor(
+    private readonly spec: MimSpec,
+    private readonly request: RunnerRequest,
+    private readonly out: RunnerOutput,
+  ) {}
+
+  /**
+   * Settles when the request is over and its context released; never rejects.
+   * @param preparation the request's fresh context (maybe still being prepared)
+   */
+  async run(isolate: ivm.Isolate, preparation: Promise<Preparation>): Promise<void> {
+    this.deadline = Date.now() + this.request.timeoutMs;
+    const deadlineTimer = setTimeout(() => {
+      this.finish('ERR_MIM_TIMEOUT', `the mim did not end its response within ${this.spec.timeoutMs} ms`);
+    }, this.request.timeoutMs);
+    let prepared: PreparedContext | undefined;
+    try {
+      const prep = await preparation;
+      if (prep.ok) prepared = prep.prepared;
+      if (this.done) return;
+      if (!prep.ok) return this.onFailure(prep.failure, prep.message, 'load');
+      const { entry } = prep.prepared;
+      const emit = new ivm.Callback((...event: unknown[]) => this.onEvent(event), { ignored: true });
+      const payload = new ivm.ExternalCopy(this.payload()).copyInto({ release: true });
+      let next = await this.call(entry, ['start', emit, payload]);
+      while (!this.done) {
+        await this.waitFor(next);
+        if (this.done) break;
+        next = await this.call(entry, ['tick']);
+      }
+    } catch (err) {
+      this.onFailure(classifyIsolateError(err, isolate), errorText(err), 'run');
+    } finally {
+      clearTimeout(deadlineTimer);
+      this.done = true;
+      this.disarm();
+      if (prepared !== undefined) releasePrepared(prepared);
+    }
+  }
+
+  private remaining(): number {
+    return Math.max(1, this.deadline - Date.now());
+  }
+
+  private async call(entry: ivm.Reference<GuestEntry>, args: Parameters<GuestEntry>): Promise<number> {
+    const next: unknown = await entry.apply(undefined, args, {
+      timeout: this.remaining(),
+      result: { copy: true },
+    });
+    return typeof next === 'number' ? next : -1;
+  }
+
+  private payload(): GuestStartPayload {
+    const { spec, request } = this;
+    return {
+      request: {
+        method: request.method,
+        url: request.url,
+        headers: { ...request.headers },
+        body: Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString(
+          'utf8',
+        ),
+      },
+      env: { ...spec.env },
+      info: { ...spec.info },
+      deadline: this.deadline,
+    };
+  }
+
+  /** Waits until the guest's next callback is due (`next` ms, -1 = none), a wake event, or the end. */
+  private waitFor(next: number): Promise<void> {
+    const at = Math.min(next < 0 ? Infinity : Date.now() + next, this.wakeAt);
+    this.wakeAt = Infinity;
+    return new Promise((resolve) => {
+      this.waiter = { at, resolve, timer: undefined };
+      this.arm();
+    });
+  }
+
+  private arm(): void {
+    const waiter = this.waiter;
+    if (waiter === undefined || waiter.at === Infinity) return;
+    const wake = (): void => {
+      this.waiter = undefined;
+      waiter.resolve();
+    };
+    const delay = waiter.at - Date.now();
+    waiter.timer = delay <= 0 ? setImmediate(wake) : setTimeout(wake, delay);
+  }
+
+  private disarm(): void {
+    const waiter = this.waiter;
+    if (waiter === undefined) return;
+    this.waiter = undefined;
+    clearTimer(waiter.timer);
+    waiter.resolve();
+  }
+
+  private onWake(delayMs: number): void {
+    const at = Date.now() + Math.max(0, delayMs);
+    const waiter = this.waiter;
+    if (waiter === undefined) {
+      this.wakeAt = Math.min(this.wakeAt, at);
+    } else if (at < waiter.at) {
+      clearTimer(waiter.timer);
+      waiter.at = at;
+      this.arm();
+    }
+  }
+
+  /** Ends the request: with an error when `code` is given (cut short if the head is out). */
+  private finish(code?: ErrorCode, message?: string): void {
+    if (this.done) return;
+    this.done = true;
+    if (code !== undefined) this.out.fail(code, message ?? code);
+    this.disarm();
+  }
+
+  private onEvent(event: unknown[]): void {
+    const [kind, a, b, c] = event;
+    switch (kind) {
+      case 'log': {
+        const level = toLogLevel(a);
+        if (level !== undefined) this.out.log(level, toText(b, GUEST_LOG_MAX_CHARS * 2));
+        return;
+      }
+      case 'error':
+        this.out.log('error', `uncaught exception: ${toText(a, GUEST_LOG_MAX_CHARS)}`);
+        this.finish('ERR_MIM_EXCEPTION', 'the mim threw an uncaught exception');
+        return;
+      case 'invalid':
+        this.out.log('error', `invalid bundle: ${toText(a, GUEST_LOG_MAX_CHARS)}`);
+        this.finish('ERR_MIM_INVALID_BUNDLE', 'the mim bundle set no function in mimikModule.exports');
+        return;
+      case 'wake':
+        if (!this.done && typeof a === 'number') this.onWake(a);
+        return;
+    }
+    if (this.done) return;
+    switch (kind) {
+      case 'respond': {
+        const status = toStatus(a);
+        if (status === undefined)
+          return this.finish('ERR_MIM_EXCEPTION', 'the mim set an invalid status code');
+        this.done = true;
+        this.out.respond(status, toHeaders(b), toBytes(c));
+        this.disarm();
+        return;
+      }
+      case 'head': {
+        const status = toStatus(a);
+        if (status === undefined)
+          return this.finish('ERR_MIM_EXCEPTION', 'the mim set an invalid status code');
+        this.headSent = true;
+        this.out.head(status, toHeaders(b));
+        return;
+      }
+      case 'chunks': {
+        if (!this.headSent || !Array.isArray(a)) return;
+        // The guest batches the writes of one entry call: they leave as one chunk.
+        const pieces = a.map(toBytes).filter((bytes): bytes is Buffer => bytes !== undefined);
+        if (pieces.length > 0)
+          this.out.chunk(pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces));
+        return;
+      }
+      case 'end':
+        if (!this.headSent) return;
+        this.done = true;
+        this.out.end();
+        this.disarm();
+        return;
+    }
+  }
+
+  private onFailure(failure: IsolateFailure, message: string, stage: 'load' | 'run'): void {
+    if (failure === 'memory') {
+      this.out.log(
+        'error',
+        `the mim exceeded its memory limit (${this.spec.memoryMb} MiB); its isolate is restarted`,
+      );
+      this.finish('ERR_MIM_MEMORY', `the mim exceeded its memory limit of ${this.spec.memoryMb} MiB`);
+    } else if (failure === 'timeout') {
+      this.finish('ERR_MIM_TIMEOUT', `the mim did not end its response within ${this.spec.timeoutMs} ms`);
+    } else if (stage === 'load') {
+      this.out.log('error', `invalid bundle: ${toText(message, GUEST_LOG_MAX_CHARS)}`);
+      this.finish('ERR_MIM_INVALID_BUNDLE', 'the mim bundle failed to evaluate');
+    } else {
+      // Once started, the isolate rejects an entry call only for an unhandled promise rejection
+      // (the guest catches everything else itself).
+      this.out.log('error', `unhandled promise rejection: ${toText(message, GUEST_LOG_MAX_CHARS)}`);
+      this.finish('ERR_MIM_EXCEPTION', 'the mim threw an uncaught exception');
+    }
+  }
+}
+
+function clearTimer(timer: NodeJS.Timeout | NodeJS.Immediate | undefined): void {
+  if (timer === undefined) return;
+  if ('refresh' in timer) clearTimeout(timer);
+  else clearImmediate(timer);
+}
