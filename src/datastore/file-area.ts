@@ -1,0 +1,265 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import { MimoeError } from '../errors/index.js';
+import { describe } from './args.js';
+import { isInside, symlinkEscape } from './confine.js';
+
+/**
+ * A mim's file area (runtime.md §3): one directory; every path a mim gives (saveFile, deleteFile,
+ * outputFile, form uploads, res.writeMimeFile) resolves inside it or is refused.
+ *
+ * Paths are relative, `/`-separated; empty and `.` segments are ignored; absolute paths, `..`
+ * segments, NUL bytes and symbolic links leading out of the area are refused with a TypeError (the
+ * mim's mistake, forwarded into the mim). A missing file is `ERR_FILE_NOT_FOUND`; other I/O
+ * failures are `ERR_INTERNAL`. Messages name the mim's relative path, never the host path.
+ *
+ * Writes are atomic: data goes to a temporary file in the same directory, is fsynced, and is
+ * renamed over the target, so a reader (or a crash) sees the old file or the new one, never half.
+ * Renaming over a symlink replaces the link itself, so a write never goes through a link.
+ *
+ * Symlinks can only come from the host (mims have no way to create one), so the check-then-use
+ * window between resolve() and the I/O is not reachable from a mim.
+ */
+
+const MAX_PATH_LENGTH = 4096;
+const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
+const TEMP_NAME = /^\.mimoe-[0-9a-f]{16}\.tmp$/;
+
+export interface AtomicWrite {
+  /** Write the file's bytes here, then call commit() (or abort()). */
+  readonly stream: fs.WriteStream;
+  /** Ends the stream, makes the file durable and puts it in place. Resolves to its size in bytes. */
+  commit(): Promise<number>;
+  /** Discards what was written; the target is left as it was. */
+  abort(): Promise<void>;
+}
+
+export class FileArea {
+  readonly root: string;
+
+  constructor(root: string) {
+    if (typeof root !== 'string' || root === '')
+      throw new TypeError('FileArea: root must be a non-empty path');
+    this.root = path.resolve(root);
+  }
+
+  /** The absolute host path of `relPath`, proven to stay inside the area. Creates the area if needed. */
+  resolve(relPath: unknown): string {
+    const rel = relativePathArg(relPath);
+    fs.mkdirSync(this.root, { recursive: true });
+    const target = path.join(this.root, ...rel.split('/'));
+    // Lexical check first (defence in depth: the segment rules already exclude escapes).
+    if (!isInside(this.root, target) || target === this.root)
+      throw pathRefused(rel, 'it is outside the file area');
+    const escape = symlinkEscape(this.root, target);
+    if (escape !== undefined) throw pathRefused(rel, escape);
+    return target;
+  }
+
+  /** runtime.md `context.storage.saveFile(fileName, base64Data)`. Returns the size written. */
+  saveFile(fileName: unknown, base64Data: unknown): number {
+    if (typeof base64Data !== 'string') {
+      throw new TypeError(`saveFile: the data must be a base64 string, got ${describe(base64Data)}`);
+    }
+    if (!BASE64.test(base64Data)) throw new TypeError('saveFile: the data is not valid base64');
+    return this.writeFile(fileName, Buffer.from(base64Data, 'base64'));
+  }
+
+  /** Writes `data` to `relPath` atomically, creating parent directories. Returns the size written. */
+  writeFile(relPath: unknown, data: Uint8Array): number {
+    const target = this.resolve(relPath);
+    const rel = relName(this.root, target);
+    return io(rel, 'write', () => {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      const temp = tempPathFor(target);
+      try {
+        const fd = fs.openSync(temp, 'wx', 0o600);
+        try {
+          fs.writeSync(fd, data);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(temp, target);
+      } catch (err) {
+        fs.rmSync(temp, { force: true });
+        throw err;
+      }
+      return data.byteLength;
+    });
+  }
+
+  /** runtime.md `context.storage.deleteFile(path)`. True if a file was removed, false if there was none. */
+  deleteFile(relPath: unknown): boolean {
+    const target = this.resolve(relPath);
+    const rel = relName(this.root, target);
+    return io(rel, 'delete', () => {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw err;
+      }
+      if (st.isDirectory())
+        throw new TypeError(`deleteFile: ${JSON.stringify(rel)} is a directory, not a file`);
+      fs.unlinkSync(target);
+      return true;
+    });
+  }
+
+  /** Size of a regular file, or undefined if there is none at `relPath`. */
+  fileSize(relPath: unknown): number | undefined {
+    const target = this.resolve(relPath);
+    try {
+      const st = fs.statSync(target);
+      return st.isFile() ? st.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  readFile(relPath: unknown): Buffer {
+    const { fd, rel } = this.openForRead(relPath);
+    return io(rel, 'read', () => {
+      try {
+        return fs.readFileSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  }
+
+  /** A stream of the file's bytes and its size (for res.writeMimeFile). */
+  createReadStream(relPath: unknown): { stream: fs.ReadStream; size: number } {
+    const { fd, size } = this.openForRead(relPath);
+    return { stream: fs.createReadStream('', { fd, autoClose: true }), size };
+  }
+
+  /** A streamed atomic write (outputFile downloads, form uploads): nothing appears until commit(). */
+  createWriteStream(relPath: unknown): AtomicWrite {
+    const target = this.resolve(relPath);
+    const rel = relName(this.root, target);
+    const temp = tempPathFor(target);
+    const fd = io(rel, 'write', () => {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      return fs.openSync(temp, 'wx', 0o600);
+    });
+    const stream = fs.createWriteStream('', { fd, autoClose: false });
+    let settled = false;
+    const cleanup = (): void => {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // Already closed.
+      }
+      fs.rmSync(temp, { force: true });
+    };
+    return {
+      stream,
+      commit: async () => {
+        if (settled) throw new TypeError(`write of ${JSON.stringify(rel)} was already committed or aborted`);
+        settled = true;
+        try {
+          if (!stream.writableFinished) {
+            stream.end();
+            await once(stream, 'finish');
+          }
+          const size = io(rel, 'write', () => {
+            fs.fsyncSync(fd);
+            fs.closeSync(fd);
+            const { size } = fs.statSync(temp);
+            fs.renameSync(temp, target);
+            return size;
+          });
+          return size;
+        } catch (err) {
+          cleanup();
+          throw err;
+        }
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        stream.destroy();
+        if (!stream.closed) await once(stream, 'close').catch(() => undefined);
+        cleanup();
+      },
+    };
+  }
+
+  private openForRead(relPath: unknown): { fd: number; rel: string; size: number } {
+    const target = this.resolve(relPath);
+    const rel = relName(this.root, target);
+    return io(rel, 'read', () => {
+      // O_NOFOLLOW: the final component was checked by resolve(); refuse it if it became a link since.
+      const fd = fs.openSync(target, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) {
+        fs.closeSync(fd);
+        throw new TypeError(`${JSON.stringify(rel)} is not a regular file`);
+      }
+      return { fd, rel, size: st.size };
+    });
+  }
+}
+
+function relativePathArg(value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`file path must be a string, got ${describe(value)}`);
+  if (value.length > MAX_PATH_LENGTH)
+    throw new TypeError(`file path is longer than ${MAX_PATH_LENGTH} characters`);
+  if (value.includes('\0')) throw pathRefused(value, 'it contains a NUL byte');
+  if (path.isAbsolute(value) || value.startsWith('\\'))
+    throw pathRefused(value, 'absolute paths are not allowed');
+  const segments = value.split(/[/\\]/).filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) throw pathRefused(value, "'..' is not allowed");
+  if (segments.length === 0) throw pathRefused(value, 'it names no file');
+  return segments.join('/');
+}
+
+function pathRefused(rel: string, reason: string): TypeError {
+  return new TypeError(`file path ${JSON.stringify(rel)} is refused: ${reason}`);
+}
+
+function relName(root: string, target: string): string {
+  return path.relative(root, target).split(path.sep).join('/');
+}
+
+function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.mimoe-${crypto.randomBytes(8).toString('hex')}.tmp`);
+}
+
+/** True for the temporary name of an unfinished atomic write (skipped by backups). */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** Runs a file operation, turning errno failures into errors that say what went wrong in mim terms. */
+function io<T>(rel: string, op: 'read' | 'write' | 'delete', fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof MimoeError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const name = JSON.stringify(rel);
+    switch (code) {
+      case 'ENOENT':
+        throw new MimoeError('ERR_FILE_NOT_FOUND', `no file ${name} in the file area`);
+      case 'ENOTDIR':
+      case 'EEXIST':
+        throw new TypeError(`cannot ${op} ${name}: a parent of it is a file, not a directory`);
+      case 'EISDIR':
+        throw new TypeError(`cannot ${op} ${name}: it is a directory`);
+      case 'ELOOP':
+        throw pathRefused(rel, 'it is a symbolic link');
+      case 'ENAMETOOLONG':
+        throw new TypeError(`cannot ${op} ${name}: a name in the path is too long`);
+      default:
+        throw new MimoeError('ERR_INTERNAL', `cannot ${op} ${name} in the file area (${code ?? 'error'})`, {
+          cause: err,
+        });
+    }
+  }
+}

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { FileArea } from '../../src/datastore/file-area.js';
+import { isMimoeError } from '../../src/errors/index.js';
+import { assertTypeError, tempDir, treeOf } from './helpers.js';
+
+let dir: string;
+let root: string;
+let outside: string;
+let area: FileArea;
+
+beforeEach(() => {
+  dir = tempDir('mimoe-files-');
+  root = path.join(dir, 'area');
+  outside = path.join(dir, 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret.txt'), 'top secret');
+  area = new FileArea(root);
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+describe('FileArea.resolve', () => {
+  it('resolves relative paths inside the area, creating the area', () => {
+    assert.equal(area.resolve('a.txt'), path.join(root, 'a.txt'));
+    assert.equal(area.resolve('x/y/z.bin'), path.join(root, 'x', 'y', 'z.bin'));
+    assert.equal(area.resolve('./x//y/./z'), path.join(root, 'x', 'y', 'z'));
+    assert.equal(area.resolve('ünï cödé 🙂.txt'), path.join(root, 'ünï cödé 🙂.txt'));
+    assert.ok(fs.statSync(root).isDirectory());
+  });
+
+  it('refuses absolute paths, .., NUL, empty names and non-strings with TypeErrors', () => {
+    const hostile: Array<[unknown, RegExp]> = [
+      ['/etc/passwd', /absolute paths are not allowed/],
+      [path.join(outside, 'secret.txt'), /absolute paths are not allowed/],
+      ['\\windows\\system32', /absolute paths are not allowed/],
+      ['..', /'\.\.' is not allowed/],
+      ['../outside/secret.txt', /'\.\.' is not allowed/],
+      ['a/../../outside/secret.txt', /'\.\.' is not allowed/],
+      ['a/..', /'\.\.' is not allowed/],
+      ['..\\outside\\secret.txt', /'\.\.' is not allowed/],
+      ['a\0b', /NUL byte/],
+      ['', /names no file/],
+      ['.', /names no file/],
+      ['./', /names no file/],
+      [undefined, /must be a string/],
+      [42, /must be a string/],
+      ['x'.repeat(5000), /longer than/],
+    ];
+    for (const [p, why] of hostile) assertTypeError(() => area.resolve(p), why);
+  });
+
+  it('refuses a symlink inside the area that points out, at any depth', () => {
+    fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
+    fs.symlinkSync(outside, path.join(root, 'sub', 'out-dir'));
+    fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(root, 'out-file'));
+    fs.symlinkSync('../../outside', path.join(root, 'sub', 'relative-out'));
+    for (const p of [
+      'sub/out-dir',
+      'sub/out-dir/secret.txt',
+      'sub/out-dir/new/deeper.txt',
+      'out-file',
+      'sub/relative-out/x',
+    ]) {
+      assertTypeError(() => area.resolve(p), /symbolic link that leads outside/);
+    }
+  });
+
+  it('refuses a dangling symlink (writing through it would create a file anywhere)', () => {
+    fs.mkdirSync(root, { recursive: true });
+    fs.symlinkSync(path.join(outside, 'not-yet.txt'), path.join(root, 'dangling'));
+    assertTypeError(() => area.resolve('dangling'), /leads nowhere/);
+    assertTypeError(() => area.saveFile('dangling', b64('x')), /leads nowhere/);
+    assert.equal(fs.existsSync(path.join(outside, 'not-yet.txt')), false);
+  });
+
+  it('allows a symlink that stays inside the area', () => {
+    fs.mkdirSync(path.join(root, 'real'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'real', 'f.txt'), 'inside');
+    fs.symlinkSync(path.join(root, 'real'), path.join(root, 'alias'));
+    assert.equal(area.readFile('alias/f.txt').toString(), 'inside');
+  });
+
+  it('works when the area itself is reached through a symlink', () => {
+    fs.mkdirSync(root, { recursive: true });
+    const link = path.join(dir, 'area-link');
+    fs.symlinkSync(root, link);
+    const viaLink = new FileArea(link);
+    viaLink.saveFile('f.txt', b64('ok'));
+    assert.equal(fs.readFileSync(path.join(root, 'f.txt'), 'utf8'), 'ok');
+  });
+});
+
+describe('FileArea.saveFile / writeFile / readFile / deleteFile', () => {
+  it('saves base64 data atomically, creating directories, and leaves no temp files', () => {
+    assert.equal(area.saveFile('docs/hello.txt', b64('hello world')), 11);
+    assert.equal(area.saveFile('docs/hello.txt', b64('replaced')), 8);
+    area.saveFile('bin.dat', Buffer.from([0, 1, 2, 255]).toString('base64'));
+    assert.deepEqual(treeOf(root), { 'bin.dat': '\u0000\u0001\u0002\ufffd', 'docs/hello.txt': 'replaced' });
+    assert.deepEqual(area.readFile('bin.dat'), Buffer.from([0, 1, 2, 255]));
+    assert.equal(area.fileSize('docs/hello.txt'), 8);
+    assert.equal(area.fileSize('docs'), undefined);
+    assert.equal(area.fileSize('missing'), undefined);
+  });
+
+  it('accepts url-safe base64, an empty file and a 5 MB file', () => {
+    area.saveFile('u', Buffer.from([251, 255]).toString('base64url'));
+    assert.deepEqual(area.readFile('u'), Buffer.from([251, 255]));
+    assert.equal(area.saveFile('empty', ''), 0);
+    const big = Buffer.alloc(5 * 1024 * 1024, 7);
+    assert.equal(area.saveFile('big', big.toString('base64')), big.length);
+    assert.deepEqual(area.readFile('big'), big);
+  });
+
+  it('refuses data that is not a base64 string', () => {
+    assertTypeError(() => area.saveFile('a', 'not base64 !!'), /not valid base64/);
+    assertTypeError(() => area.saveFile('a', 123), /must be a base64 string/);
+    assertTypeError(() => area.saveFile('../a', b64('x')), /'\.\.' is not allowed/);
+  });
+
+  it('writes through no symlink: saving over a symlink replaces the link, not its target', () => {
+    fs.mkdirSync(path.join(root, 'real'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'real', 'target.txt'), 'original');
+    fs.symlinkSync(path.join(root, 'real', 'target.txt'), path.join(root, 'link.txt'));
+    area.saveFile('link.txt', b64('new'));
+    assert.equal(fs.readFileSync(path.join(root, 'real', 'target.txt'), 'utf8'), 'original');
+    assert.equal(fs.lstatSync(path.join(root, 'link.txt')).isSymbolicLink(), false);
+  });
+
+  it('never writes, reads or deletes outside through a symlink', () => {
+    fs.mkdirSync(root, { recursive: true });
+    fs.symlinkSync(outside, path.join(root, 'out'));
+    assertTypeError(() => area.saveFile('out/secret.txt', b64('pwned')), /leads outside/);
+    assertTypeError(() => area.saveFile('out/new.txt', b64('pwned')), /leads outside/);
+    assertTypeError(() => area.readFile('out/secret.txt'), /leads outside/);
+    assertTypeError(() => area.deleteFile('out/secret.txt'), /leads outside/);
+    assertTypeError(() => area.createReadStream('out/secret.txt'), /leads outside/);
+    assertTypeError(() => area.createWriteStream('out/x'), /leads outside/);
+    assert.deepEqual(treeOf(outside), { 'secret.txt': 'top secret' });
+  });
+
+  it('deleteFile removes a file (true), reports a missing one (false), refuses a directory', () => {
+    area.saveFile('d/f.txt', b64('x'));
+    assert.equal(area.deleteFile('d/f.txt'), true);
+    assert.equal(area.deleteFile('d/f.txt'), false);
+    assert.equal(area.deleteFile('never/was.txt'), false);
+    assertTypeError(() => area.deleteFile('d'), /is a directory/);
+    assertTypeError(() => area.deleteFile('/etc/passwd'), /absolute/);
+  });
+
+  it('reading a missing file is ERR_FILE_NOT_FOUND; a directory or a file-as-parent is a TypeError', () => {
+    assert.throws(
+      () => area.readFile('nope.txt'),
+      (err: unknown) =>
+        isMimoeError(err) && err.code === 'ERR_FILE_NOT_FOUND' && /"nope\.txt"/.test(err.message),
+    );
+    area.saveFile('file', b64('x'));
+    fs.mkdirSync(path.join(root, 'dir'));
+    assertTypeError(() => area.readFile('dir'), /not a regular file/);
+    assertTypeError(() => area.saveFile('file/child', b64('x')), /a parent of it is a file/);
+    assertTypeError(() => area.saveFile('dir', b64('x')), /it is a directory/);
+  });
+
+  it('error messages name the relative path, never the host path', () => {
+    try {
+      area.readFile('missing/file.txt');
+      assert.fail('expected an error');
+    } catch (err) {
+      assert.ok(err instanceof Error);
+      assert.equal(err.message.includes(dir), false, err.message);
+    }
+  });
+});
+
+describe('FileArea streams', () => {
+  it('createWriteStream writes atomically: nothing appears until commit', async () => {
+    const w = area.createWriteStream('up/load.bin');
+    w.stream.write('part one, ');
+    w.stream.write('part two');
+    assert.equal(fs.existsSync(path.join(root, 'up', 'load.bin')), false);
+    assert.equal(await w.commit(), 18);
+    assert.equal(fs.readFileSync(path.join(root, 'up', 'load.bin'), 'utf8'), 'part one, part two');
+    assert.deepEqual(Object.keys(treeOf(root)), ['up/load.bin']);
+    await assert.rejects(w.commit(), TypeError);
+  });
+
+  it('abort discards the data and keeps the old file', async () => {
+    area.saveFile('keep.txt', b64('old'));
+    const w = area.createWriteStream('keep.txt');
+    w.stream.write('new data');
+    await w.abort();
+    await w.abort();
+    assert.deepEqual(treeOf(root), { 'keep.txt': 'old' });
+  });
+
+  it('createReadStream streams a file and gives its size', async () => {
+    area.saveFile('r.txt', b64('stream me'));
+    const { stream, size } = area.createReadStream('r.txt');
+    assert.equal(size, 9);
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    assert.equal(Buffer.concat(chunks).toString(), 'stream me');
+  });
+});
