@@ -57,6 +57,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     processes: config.sandboxProcesses,
     crashLimit: config.crashLimit,
     crashWindowMs: config.crashWindowMs,
+    shutdownGraceMs: config.shutdownGraceMs,
     logger: logger.child({ component: 'sandbox' }),
     onMimLog: (line) => {
       logger[line.level]({ mim: line.mimId }, line.message);
@@ -80,7 +81,10 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info('shutting down');
-      const timer = setTimeout(() => logger.warn('in-flight requests did not finish in time'), config.shutdownGraceMs);
+      const timer = setTimeout(
+        () => logger.warn('in-flight requests did not finish in time'),
+        config.shutdownGraceMs,
+      );
       try {
         await app?.close();
       } finally {

@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { startNode } from '../main.js';
-import { isMimoeError } from '../errors/index.js';
+import { startNode, type RunningNode } from '../main.js';
 import type { CliIo } from './io.js';
 
 function integer(value: string): number {
@@ -25,13 +24,23 @@ export function registerServeCommand(program: Command, io: CliIo): void {
   program
     .command('serve', { isDefault: true })
     .description('start a node (the default command)')
-    .option('--work-dir <dir>', 'work dir: keys, node database, images, mim data (default: $XDG_DATA_HOME/mimoe or ~/.local/share/mimoe)')
-    .option('--api-key-file <file>', 'API key file (default: <work-dir>/mimoe-api-key.env; created if missing)')
+    .option(
+      '--work-dir <dir>',
+      'work dir: keys, node database, images, mim data (default: $XDG_DATA_HOME/mimoe or ~/.local/share/mimoe)',
+    )
+    .option(
+      '--api-key-file <file>',
+      'API key file (default: <work-dir>/mimoe-api-key.env; created if missing)',
+    )
     .option('--api-port <port>', 'port of the MCM API and mims (0 picks a free one)', integer)
     .option('--host <address>', 'address to bind; 0.0.0.0 serves the LAN (default: 127.0.0.1)')
     .option('--max-image-mb <mib>', 'largest image upload accepted, in MiB (default: 64)', integer)
     .option('--mim-memory-mb <mib>', 'heap limit of each mim, in MiB (default: 128)', integer)
-    .option('--sandbox-processes <n>', 'sandbox processes hosting mims (default: one per core, at least 2)', integer)
+    .option(
+      '--sandbox-processes <n>',
+      'sandbox processes hosting mims (default: one per core, at least 2)',
+      integer,
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: info)')
     .option('--log-format <format>', 'text or json (default: text)')
     .addHelpText(
@@ -44,7 +53,36 @@ Examples:
       http://127.0.0.1:8083/mcm/v1/images`,
     )
     .action(async (flags: ServeFlags) => {
-      let node;
+      // Signals are handled from the first moment: one that arrives during start-up stops the
+      // node as soon as it is up, instead of killing it half-initialised.
+      let node: RunningNode | undefined;
+      let stopRequested = false;
+      let signals = 0;
+      const stop = (): void => {
+        if (node === undefined) return;
+        const running = node;
+        running.close().then(
+          () => {
+            process.exitCode ??= 0;
+          },
+          (err: unknown) => {
+            running.logger.error({ err }, 'shutdown failed');
+            process.exitCode = 1;
+          },
+        );
+      };
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals++;
+        if (signals > 1) {
+          io.stderr.write(`mimoe: second ${signal}, exiting now\n`);
+          process.exit(1);
+        }
+        node?.logger.info(`${signal} received`);
+        stopRequested = true;
+        stop();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         node = await startNode({
           ...(flags.workDir === undefined ? {} : { workDir: flags.workDir }),
@@ -58,30 +96,12 @@ Examples:
           ...(flags.logFormat === undefined ? {} : { logFormat: flags.logFormat }),
         });
       } catch (err) {
-        io.stderr.write(`mimoe: cannot start: ${isMimoeError(err) || err instanceof Error ? err.message : String(err)}\n`);
+        io.stderr.write(`mimoe: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
         process.exitCode = 1;
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         return;
       }
-      const running = node;
-      let signals = 0;
-      const stop = (signal: NodeJS.Signals): void => {
-        signals++;
-        if (signals > 1) {
-          running.logger.warn(`second ${signal}: exiting now`);
-          process.exit(1);
-        }
-        running.logger.info(`${signal} received`);
-        running.close().then(
-          () => {
-            process.exitCode = 0;
-          },
-          (err: unknown) => {
-            running.logger.error({ err }, 'shutdown failed');
-            process.exitCode = 1;
-          },
-        );
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      if (stopRequested) stop();
     });
 }

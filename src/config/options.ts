@@ -50,7 +50,10 @@ const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 
 function int(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < min || v > max) {
-    throw new MimoeError('ERR_BAD_REQUEST', `option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+    throw new MimoeError(
+      'ERR_BAD_REQUEST',
+      `option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`,
+    );
   }
   return v;
 }
@@ -75,7 +78,13 @@ export function resolveConfig(options: NodeOptions = {}): NodeConfig {
     maxImageBytes: int('maxImageBytes', options.maxImageBytes, DEFAULTS.maxImageBytes, 1024, 2 ** 40),
     maxBundleBytes: int('maxBundleBytes', options.maxBundleBytes, DEFAULTS.maxBundleBytes, 1, 2 ** 31),
     maxTarEntries: int('maxTarEntries', options.maxTarEntries, DEFAULTS.maxTarEntries, 1, 1_000_000),
-    maxJsonBodyBytes: int('maxJsonBodyBytes', options.maxJsonBodyBytes, DEFAULTS.maxJsonBodyBytes, 1024, 2 ** 30),
+    maxJsonBodyBytes: int(
+      'maxJsonBodyBytes',
+      options.maxJsonBodyBytes,
+      DEFAULTS.maxJsonBodyBytes,
+      1024,
+      2 ** 30,
+    ),
     maxMimBodyBytes: int('maxMimBodyBytes', options.maxMimBodyBytes, DEFAULTS.maxMimBodyBytes, 1024, 2 ** 31),
     mimMemoryMb: int('mimMemoryMb', options.mimMemoryMb, DEFAULTS.mimMemoryMb, 8, 16_384),
     sandboxProcesses: int('sandboxProcesses', options.sandboxProcesses, DEFAULTS.sandboxProcesses, 1, 256),

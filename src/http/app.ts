@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import { MimoeError } from '../errors/index.js';
 import type { AppDeps } from './deps.js';
@@ -20,7 +20,8 @@ function scopeOf(url: string): 'mcm' | 'other' {
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // One line per request is written by our own onResponse hook and the gateway sink.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.maxJsonBodyBytes,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -41,13 +42,20 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const e = toHttpError(new MimoeError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`));
+    const e = toHttpError(
+      new MimoeError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`),
+    );
     return reply.code(e.status).header('x-request-id', request.id).send(errorBody(e));
   });
 
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpResponse(scopeOf(request.url), reply.statusCode);
-    const line = { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 };
+    const line = {
+      method: request.method,
+      url: request.url.split('?')[0],
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+    };
     if (reply.statusCode >= 500) request.log.error(line, 'request');
     else request.log.info(line, 'request');
   });

@@ -35,7 +35,13 @@ export function toHttpError(err: unknown): HttpError {
     };
   }
   const fw = err as FrameworkError;
-  if (typeof fw === 'object' && fw !== null && typeof fw.statusCode === 'number' && fw.statusCode >= 400 && fw.statusCode < 500) {
+  if (
+    typeof fw === 'object' &&
+    fw !== null &&
+    typeof fw.statusCode === 'number' &&
+    fw.statusCode >= 400 &&
+    fw.statusCode < 500
+  ) {
     const code = frameworkCode(fw.statusCode);
     return { status: ERROR_CODES[code].status, code, message: fw.message ?? ERROR_CODES[code].summary };
   }
@@ -44,5 +50,10 @@ export function toHttpError(err: unknown): HttpError {
 
 /** The JSON body of every error the node makes: `{ code, message }` (plus `error`, `details`). */
 export function errorBody(e: HttpError): Record<string, unknown> {
-  return { code: e.status, error: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) };
+  return {
+    code: e.status,
+    error: e.code,
+    message: e.message,
+    ...(e.details === undefined ? {} : { details: e.details }),
+  };
 }

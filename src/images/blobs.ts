@@ -35,7 +35,10 @@ export class BlobStore {
 
   /** A fresh temp path for an upload in progress. */
   tempPath(suffix: string): string {
-    return path.join(this.tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}${suffix}`);
+    return path.join(
+      this.tmpDir,
+      `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}${suffix}`,
+    );
   }
 
   /** Moves a verified tar and its bundle into place as blob `blob` (atomic: rename of a whole dir). */

@@ -53,12 +53,17 @@ export class ImageStore {
    * Streams an upload to disk, validates it as a mim image, and records it for the client.
    * Re-uploading a name replaces that image; mims deployed from the old one keep its blob.
    */
-  async ingest(clientId: string, source: Readable, truncated: () => boolean = () => false): Promise<ImageRecord> {
+  async ingest(
+    clientId: string,
+    source: Readable,
+    truncated: () => boolean = () => false,
+  ): Promise<ImageRecord> {
     const tmp = this.blobs.tempPath('.tar');
     try {
       const { size, sha256 } = await spoolToFile(source, tmp, this.limits.maxImageBytes);
       // A multipart parser that cut the part short ends the stream normally: ask it.
-      if (truncated()) throw new MimoeError('ERR_IMAGE_TOO_LARGE', `the image exceeds ${this.limits.maxImageBytes} bytes`);
+      if (truncated())
+        throw new MimoeError('ERR_IMAGE_TOO_LARGE', `the image exceeds ${this.limits.maxImageBytes} bytes`);
       const parsed = await readMimImage(tmp, {
         maxBundleBytes: this.limits.maxBundleBytes,
         maxEntries: this.limits.maxTarEntries,
@@ -75,10 +80,12 @@ export class ImageStore {
       };
       const previous = this.get(clientId, record.id);
       const clash = this.db.prepare('SELECT client_id FROM images WHERE id = ?').get(record.id) as
-        | { client_id: string }
-        | undefined;
+        { client_id: string } | undefined;
       if (clash !== undefined && clash.client_id !== clientId) {
-        throw new MimoeError('ERR_IMAGE_INVALID', `image id ${record.id} is taken by another client; rename the image`);
+        throw new MimoeError(
+          'ERR_IMAGE_INVALID',
+          `image id ${record.id} is taken by another client; rename the image`,
+        );
       }
       this.blobs.commit(sha256, tmp, parsed.bundle);
       this.db
@@ -97,14 +104,15 @@ export class ImageStore {
   }
 
   list(clientId: string): ImageRecord[] {
-    const rows = this.db.prepare('SELECT * FROM images WHERE client_id = ? ORDER BY created, id').all(clientId) as ImageRow[];
+    const rows = this.db
+      .prepare('SELECT * FROM images WHERE client_id = ? ORDER BY created, id')
+      .all(clientId) as ImageRow[];
     return rows.map(fromRow);
   }
 
   get(clientId: string, id: string): ImageRecord | undefined {
     const row = this.db.prepare('SELECT * FROM images WHERE client_id = ? AND id = ?').get(clientId, id) as
-      | ImageRow
-      | undefined;
+      ImageRow | undefined;
     return row === undefined ? undefined : fromRow(row);
   }
 
@@ -131,7 +139,9 @@ export class ImageStore {
 
   /** At start: drop blobs and temp files left by a crash. */
   sweep(): void {
-    const rows = this.db.prepare('SELECT blob FROM images UNION SELECT blob FROM mims').all() as { blob: string }[];
+    const rows = this.db.prepare('SELECT blob FROM images UNION SELECT blob FROM mims').all() as {
+      blob: string;
+    }[];
     this.blobs.sweep(new Set(rows.map((r) => r.blob)));
   }
 }

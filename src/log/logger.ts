@@ -15,7 +15,14 @@ export const REDACT_PATHS = [
   'token',
 ];
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
 const OMIT = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
 
 /** `[2026-01-28 08:01:05.902Z] [info] message key=value`: the line format mimOE users know. */
@@ -26,7 +33,9 @@ export function formatTextLine(line: string): string {
   } catch {
     return line;
   }
-  const time = new Date(typeof rec['time'] === 'number' ? rec['time'] : Date.now()).toISOString().replace('T', ' ');
+  const time = new Date(typeof rec['time'] === 'number' ? rec['time'] : Date.now())
+    .toISOString()
+    .replace('T', ' ');
   const level = LEVEL_NAMES[typeof rec['level'] === 'number' ? rec['level'] : 30] ?? 'info';
   const extras: string[] = [];
   for (const [k, v] of Object.entries(rec)) {

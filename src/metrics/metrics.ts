@@ -34,7 +34,10 @@ export class Metrics {
     lines.push('# TYPE mimoe_mim_requests_total counter', `mimoe_mim_requests_total ${this.mimRequests}`);
     lines.push('# TYPE mimoe_mim_errors_total counter', `mimoe_mim_errors_total ${this.mimErrors}`);
     lines.push('# TYPE mimoe_image_uploads_total counter', `mimoe_image_uploads_total ${this.imageUploads}`);
-    lines.push('# TYPE mimoe_uptime_seconds gauge', `mimoe_uptime_seconds ${this.uptimeSeconds().toFixed(1)}`);
+    lines.push(
+      '# TYPE mimoe_uptime_seconds gauge',
+      `mimoe_uptime_seconds ${this.uptimeSeconds().toFixed(1)}`,
+    );
     for (const [name, value] of Object.entries(gauges)) {
       const metric = `mimoe_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
       lines.push(`# TYPE ${metric} gauge`, `${metric} ${value}`);

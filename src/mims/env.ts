@@ -48,24 +48,31 @@ export function validateEnv(input: unknown): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, raw] of entries) {
     if (key === '' || key.length > MAX_KEY_LENGTH || CONTROL.test(key)) {
-      throw invalid(`env key ${JSON.stringify(key.slice(0, 64))} is empty, too long or has control characters`);
+      throw invalid(
+        `env key ${JSON.stringify(key.slice(0, 64))} is empty, too long or has control characters`,
+      );
     }
-    if (key.startsWith(ADDON_PREFIX)) throw invalid(`env keys starting with ${ADDON_PREFIX} are reserved for addons`);
+    if (key.startsWith(ADDON_PREFIX))
+      throw invalid(`env keys starting with ${ADDON_PREFIX} are reserved for addons`);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
       throw invalid(`env value of ${key} must be a string`);
     }
     const value = String(raw);
-    if (value.length > MAX_VALUE_LENGTH) throw invalid(`env value of ${key} is longer than ${MAX_VALUE_LENGTH} characters`);
+    if (value.length > MAX_VALUE_LENGTH)
+      throw invalid(`env value of ${key} is longer than ${MAX_VALUE_LENGTH} characters`);
     env[key] = value;
   }
   const base = env[ENV_BASE_API_PATH];
   if (base === undefined) throw invalid(`env ${ENV_BASE_API_PATH} is required`);
   normaliseBasePath(base);
   const runtime = env[ENV_RUNTIME] ?? 'js';
-  if (runtime !== 'js') throw invalid(`${ENV_RUNTIME} "${runtime}" is not supported: this node runs the js runtime`);
+  if (runtime !== 'js')
+    throw invalid(`${ENV_RUNTIME} "${runtime}" is not supported: this node runs the js runtime`);
   const maxSec = env[ENV_MAX_EXECUTION_TIME] ?? '30';
   if (!/^\d{1,5}$/.test(maxSec) || Number(maxSec) < 1 || Number(maxSec) > MAX_EXECUTION_SEC) {
-    throw invalid(`${ENV_MAX_EXECUTION_TIME} must be a whole number of seconds from 1 to ${MAX_EXECUTION_SEC}`);
+    throw invalid(
+      `${ENV_MAX_EXECUTION_TIME} must be a whole number of seconds from 1 to ${MAX_EXECUTION_SEC}`,
+    );
   }
   const websocket = env[ENV_WEBSOCKET] ?? env[ENV_WEBSOCKET_SHORT] ?? 'false';
   return {

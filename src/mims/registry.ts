@@ -4,7 +4,13 @@ import type { ImageStore } from '../images/store.js';
 import { objectId } from '../images/image.js';
 import type { MimSpec } from '../sandbox/types.js';
 import { DEFAULT_CLIENT_ID } from '../auth/client-id.js';
-import { ENV_API_ALIAS, ENV_BASE_API_PATH, ENV_MAX_EXECUTION_TIME, normaliseBasePath, validateEnv } from './env.js';
+import {
+  ENV_API_ALIAS,
+  ENV_BASE_API_PATH,
+  ENV_MAX_EXECUTION_TIME,
+  normaliseBasePath,
+  validateEnv,
+} from './env.js';
 import type { MimRecord, MimView } from './mim.js';
 import { MountTable } from './mounts.js';
 
@@ -70,7 +76,8 @@ export function parseDeployRequest(body: unknown): DeployRequest {
     throw invalid('name must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
   }
   const image = b['image'] ?? b['imageName'];
-  if (typeof image !== 'string' || image === '') throw invalid('image is required (the name of an uploaded image)');
+  if (typeof image !== 'string' || image === '')
+    throw invalid('image is required (the name of an uploaded image)');
   return { name, image, env: validateEnv(b['env']) };
 }
 
@@ -89,7 +96,8 @@ export class MimRegistry {
   mountPaths(clientId: string, env: Record<string, string>): string[] {
     const base = normaliseBasePath(env[ENV_BASE_API_PATH] ?? '');
     const paths = [`/${clientId}${base}`];
-    if (env[ENV_API_ALIAS] === 'true' && clientId !== DEFAULT_CLIENT_ID) paths.push(`/${DEFAULT_CLIENT_ID}${base}`);
+    if (env[ENV_API_ALIAS] === 'true' && clientId !== DEFAULT_CLIENT_ID)
+      paths.push(`/${DEFAULT_CLIENT_ID}${base}`);
     return paths;
   }
 
@@ -100,7 +108,10 @@ export class MimRegistry {
       throw new MimoeError('ERR_MIM_EXISTS', `mim ${id} is already deployed`);
     }
     if (this.images.byName(clientId, req.image) === undefined) {
-      throw new MimoeError('ERR_MIM_IMAGE_UNKNOWN', `image ${req.image} is not uploaded for client ${clientId}`);
+      throw new MimoeError(
+        'ERR_MIM_IMAGE_UNKNOWN',
+        `image ${req.image} is not uploaded for client ${clientId}`,
+      );
     }
     const paths = this.mountPaths(clientId, req.env);
     const conflict = this.mounts.conflicts(id, paths);
@@ -113,7 +124,8 @@ export class MimRegistry {
   deploy(clientId: string, req: DeployRequest): MimView {
     const { id, paths } = this.check(clientId, req);
     const image = this.images.byName(clientId, req.image);
-    if (image === undefined) throw new MimoeError('ERR_MIM_IMAGE_UNKNOWN', `image ${req.image} is not uploaded`);
+    if (image === undefined)
+      throw new MimoeError('ERR_MIM_IMAGE_UNKNOWN', `image ${req.image} is not uploaded`);
     const record: MimRecord = {
       id,
       clientId,
@@ -136,14 +148,15 @@ export class MimRegistry {
   }
 
   list(clientId: string): MimView[] {
-    const rows = this.db.prepare('SELECT * FROM mims WHERE client_id = ? ORDER BY created, id').all(clientId) as MimRow[];
+    const rows = this.db
+      .prepare('SELECT * FROM mims WHERE client_id = ? ORDER BY created, id')
+      .all(clientId) as MimRow[];
     return rows.map((r) => this.view(fromRow(r)));
   }
 
   get(clientId: string, id: string): MimRecord | undefined {
     const row = this.db.prepare('SELECT * FROM mims WHERE client_id = ? AND id = ?').get(clientId, id) as
-      | MimRow
-      | undefined;
+      MimRow | undefined;
     return row === undefined ? undefined : fromRow(row);
   }
 
@@ -153,7 +166,9 @@ export class MimRegistry {
   }
 
   usersOfImage(clientId: string, imageId: string): string[] {
-    const rows = this.db.prepare('SELECT id FROM mims WHERE client_id = ? AND image_id = ?').all(clientId, imageId) as {
+    const rows = this.db
+      .prepare('SELECT id FROM mims WHERE client_id = ? AND image_id = ?')
+      .all(clientId, imageId) as {
       id: string;
     }[];
     return rows.map((r) => r.id);

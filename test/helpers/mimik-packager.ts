@@ -8,7 +8,11 @@ import { ROOT, tempDir } from './node-process.js';
  * mim projects use it: config/default.yml + package.json in the project dir, run from there.
  * Returns the tar and the repo tag it wrote (`<imageName>-v1:<version>`).
  */
-export function packWithMimikPackager(bundle: Buffer, imageName: string, version = '1.0.0'): { tar: Buffer; repoTag: string } {
+export function packWithMimikPackager(
+  bundle: Buffer,
+  imageName: string,
+  version = '1.0.0',
+): { tar: Buffer; repoTag: string } {
   const dir = tempDir('mimoe-packager-');
   try {
     fs.mkdirSync(path.join(dir, 'build'));
@@ -20,7 +24,11 @@ export function packWithMimikPackager(bundle: Buffer, imageName: string, version
       `name: test\npackage:\n  imageName: ${imageName}\n  imageIndexFilePath: ./build/index.js\n  outputFolder: ./deploy\n`,
     );
     const script = path.join(ROOT, 'node_modules', '@mimik', 'edge-ms-packager', 'index.js');
-    execFileSync(process.execPath, [script], { cwd: dir, stdio: 'pipe', env: { ...process.env, NODE_CONFIG_DIR: path.join(dir, 'config') } });
+    execFileSync(process.execPath, [script], {
+      cwd: dir,
+      stdio: 'pipe',
+      env: { ...process.env, NODE_CONFIG_DIR: path.join(dir, 'config') },
+    });
     const out = path.join(dir, 'deploy', `${imageName}-v1-${version}.tar`);
     return { tar: fs.readFileSync(out), repoTag: `${imageName}-v1:${version}` };
   } finally {

@@ -19,9 +19,13 @@ function mimHeaders(request: FastifyRequest): Record<string, string> {
 export async function gatewayRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   // Mims get their bodies raw, whatever the content type; parsing is theirs to do.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.config.maxMimBodyBytes }, (_req, body, done) => {
-    done(null, body);
-  });
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: deps.config.maxMimBodyBytes },
+    (_req, body, done) => {
+      done(null, body);
+    },
+  );
 
   app.all('/*', async (request, reply) => {
     const raw = request.raw.url ?? '/';
@@ -29,7 +33,8 @@ export async function gatewayRoutes(app: FastifyInstance, deps: AppDeps): Promis
     const pathname = q === -1 ? raw : raw.slice(0, q);
     const query = q === -1 ? '' : raw.slice(q);
     const match = deps.mims.mounts.resolve(pathname);
-    if (match === undefined) throw new MimoeError('ERR_ROUTE_NOT_FOUND', `no mim is mounted at ${pathname.slice(0, 200)}`);
+    if (match === undefined)
+      throw new MimoeError('ERR_ROUTE_NOT_FOUND', `no mim is mounted at ${pathname.slice(0, 200)}`);
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const started = process.hrtime.bigint();
     const log = request.log.child({ mim: match.mimId });
@@ -37,13 +42,24 @@ export async function gatewayRoutes(app: FastifyInstance, deps: AppDeps): Promis
     const sink = new HttpResponseSink(reply.raw, request.id, log, (status) => {
       deps.metrics.httpResponse('mim', status);
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const line = { method: request.method, url: pathname.slice(0, 200), status, ms: Math.round(ms * 100) / 100 };
+      const line = {
+        method: request.method,
+        url: pathname.slice(0, 200),
+        status,
+        ms: Math.round(ms * 100) / 100,
+      };
       if (status >= 500) log.error(line, 'mim request failed');
       else log.info(line, 'mim request');
     });
     deps.dispatcher.dispatch(
       match.mimId,
-      { requestId: request.id, method: request.method, url: match.rest + query, headers: mimHeaders(request), body },
+      {
+        requestId: request.id,
+        method: request.method,
+        url: match.rest + query,
+        headers: mimHeaders(request),
+        body,
+      },
       sink,
     );
   });

@@ -19,7 +19,10 @@ export function registerMcmAuth(app: FastifyInstance, mcmApiKey: string): void {
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const token = bearerToken(request.headers.authorization);
     if (token === undefined || !secretsEqual(token, mcmApiKey)) {
-      throw new MimoeError('ERR_UNAUTHORIZED', 'a valid MCM API key (Authorization: Bearer <MCM_API_KEY>) is required');
+      throw new MimoeError(
+        'ERR_UNAUTHORIZED',
+        'a valid MCM API key (Authorization: Bearer <MCM_API_KEY>) is required',
+      );
     }
     request.clientId = clientIdFromHeader(request.headers['x-client-id']);
   });

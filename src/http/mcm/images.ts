@@ -11,7 +11,10 @@ export function imageRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.post('/images', async (request, reply) => {
     if (!request.isMultipart()) {
-      throw new MimoeError('ERR_IMAGE_INVALID', 'upload the image as multipart/form-data in a field named "image"');
+      throw new MimoeError(
+        'ERR_IMAGE_INVALID',
+        'upload the image as multipart/form-data in a field named "image"',
+      );
     }
     let stored: ReturnType<typeof toImageView> | undefined;
     for await (const part of request.parts()) {
@@ -20,12 +23,13 @@ export function imageRoutes(app: FastifyInstance, deps: AppDeps): void {
         part.file.resume();
         continue;
       }
-      const record = await deps.images.ingest(request.clientId, part.file);
+      const record = await deps.images.ingest(request.clientId, part.file, () => part.file.truncated);
       stored = toImageView(record);
       deps.metrics.imageUploaded();
       request.log.info({ image: record.id, size: record.size, digest: record.digest }, 'image uploaded');
     }
-    if (stored === undefined) throw new MimoeError('ERR_IMAGE_INVALID', 'the multipart field "image" holding the tar is missing');
+    if (stored === undefined)
+      throw new MimoeError('ERR_IMAGE_INVALID', 'the multipart field "image" holding the tar is missing');
     return reply.code(200).send(stored);
   });
 

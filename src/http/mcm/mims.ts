@@ -29,6 +29,9 @@ export function mimRoutes(app: FastifyInstance, deps: AppDeps): void {
     if (deps.mims.get(request.clientId, request.params.id) === undefined) {
       throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${request.params.id} not found`);
     }
-    throw new MimoeError('ERR_NOT_SUPPORTED', 'DataStore backup and restore are not available on this node yet');
+    throw new MimoeError(
+      'ERR_NOT_SUPPORTED',
+      'DataStore backup and restore are not available on this node yet',
+    );
   });
 }
