@@ -24,8 +24,10 @@ Examples:
   $ SOURCE_DATE_EPOCH=1700000000 mimoe pack build/index.js --name hello-v1
       reproducible: the same bundle always gives the same bytes
 
-The image is a \`docker save\` tar holding one layer with index.js, ready for
-\`mimoe image upload\` or POST /mcm/v1/images. No Docker needed.`;
+The image is a \`docker save\` tar holding one layer with index.js, ready to upload
+(POST /mcm/v1/images, multipart field "image"). No Docker needed:
+  $ curl -H "Authorization: Bearer $MCM_API_KEY" -F image=@hello-v1-latest.tar \\
+      http://127.0.0.1:8083/mcm/v1/images`;
 
 /** Adds `mimoe pack <bundle.js> --name NAME [--tag TAG] [-o out.tar] [--created TIME] [--json]`. */
 export function registerPackCommand(program: Command, io: CliIo): void {

@@ -9,6 +9,7 @@ import { imageRoutes } from './mcm/images.js';
 import { mimRoutes } from './mcm/mims.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { opsRoutes } from './ops.js';
+import { clientErrorHandler } from './client-errors.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -31,12 +32,13 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     // Trailing slashes and duplicate slashes are a mim's business, not the router's.
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 512 },
     forceCloseConnections: 'idle',
+    clientErrorHandler,
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const e = toHttpError(err);
     if (e.status >= 500) request.log.error({ err }, 'request failed');
-    else request.log.info({ code: e.code, msg: e.message }, 'request refused');
+    else request.log.info({ code: e.code, reason: e.message }, 'request refused');
     if (e.status === 413) void reply.header('connection', 'close');
     return reply.code(e.status).header('x-request-id', request.id).send(errorBody(e));
   });

@@ -10,10 +10,22 @@ export const REDACT_PATHS = [
   'req.headers["x-api-key"]',
   'req.headers.cookie',
   'headers.authorization',
+  'headers.cookie',
+  // Plugins log their options at trace level (@fastify/multipart: busboyOptions.headers).
+  '*.headers.authorization',
+  '*.headers.cookie',
   'authorization',
   'apiKey',
   'token',
 ];
+
+// eslint-disable-next-line no-control-regex -- the point is to find control characters
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** Escapes control characters so no one (a mim's console output included) can forge log lines. */
+function printable(text: string): string {
+  return text.replace(CONTROL_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 const LEVEL_NAMES: Record<number, string> = {
   10: 'trace',
@@ -40,9 +52,9 @@ export function formatTextLine(line: string): string {
   const extras: string[] = [];
   for (const [k, v] of Object.entries(rec)) {
     if (OMIT.has(k) || v === undefined) continue;
-    extras.push(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    extras.push(`${k}=${printable(typeof v === 'string' ? v : JSON.stringify(v))}`);
   }
-  const msg = typeof rec['msg'] === 'string' ? rec['msg'] : '';
+  const msg = typeof rec['msg'] === 'string' ? printable(rec['msg']) : '';
   return `[${time}] [${level}] ${msg}${extras.length > 0 ? ' ' + extras.join(' ') : ''}\n`;
 }
 

@@ -32,9 +32,14 @@ export async function gatewayRoutes(app: FastifyInstance, deps: AppDeps): Promis
     const q = raw.indexOf('?');
     const pathname = q === -1 ? raw : raw.slice(0, q);
     const query = q === -1 ? '' : raw.slice(q);
+    if (/^\/(mcm|jsonrpc)(\/|$)/.test(pathname)) {
+      // The node's own API space: never a mim's (those client ids are reserved).
+      throw new MimoeError('ERR_NOT_FOUND', `no route ${request.method} ${pathname.slice(0, 200)}`);
+    }
     const match = deps.mims.mounts.resolve(pathname);
-    if (match === undefined)
+    if (match === undefined) {
       throw new MimoeError('ERR_ROUTE_NOT_FOUND', `no mim is mounted at ${pathname.slice(0, 200)}`);
+    }
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const started = process.hrtime.bigint();
     const log = request.log.child({ mim: match.mimId });

@@ -24,7 +24,8 @@ export class HttpResponseSink implements ResponseSink {
 
   head(status: number, headers: Record<string, string | string[]>): void {
     if (this.started || this.done) return;
-    if (!Number.isInteger(status) || status < 100 || status > 999) {
+    // 1xx would leave the client waiting for a final response that never comes.
+    if (!Number.isInteger(status) || status < 200 || status > 999) {
       this.fail(new MimoeError('ERR_MIM_EXCEPTION', `the mim set an invalid status code ${String(status)}`));
       return;
     }
@@ -58,6 +59,11 @@ export class HttpResponseSink implements ResponseSink {
     if (this.done) return;
     this.done = true;
     const e = toHttpError(error);
+    // Headers set but never flushed (a mim that wrote nothing yet) can still become a JSON error.
+    if (this.started && !this.res.headersSent) {
+      for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
+      this.started = false;
+    }
     if (this.started) {
       // The head is out: the only honest signal left is to cut the body short.
       this.log.warn({ err: { code: e.code, message: e.message } }, 'mim response cut short');

@@ -1,7 +1,21 @@
 import type { FastifyInstance } from 'fastify';
-import { MimoeError } from '../../errors/index.js';
+import { MimoeError, isMimoeError } from '../../errors/index.js';
 import { toImageView } from '../../images/image.js';
 import type { AppDeps } from '../deps.js';
+
+/**
+ * Errors of the multipart parser (malformed boundaries, unterminated parts, too many parts) are
+ * the client's: 400. System errors (disk full...) stay internal.
+ */
+function asUploadError(err: unknown): unknown {
+  if (isMimoeError(err)) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new MimoeError('ERR_IMAGE_INVALID', `malformed multipart upload: ${message.slice(0, 200)}`, {
+    cause: err,
+  });
+}
 
 /** `GET/POST /images`, `DELETE /images/{id}` (seed: Images). */
 export function imageRoutes(app: FastifyInstance, deps: AppDeps): void {
@@ -17,16 +31,20 @@ export function imageRoutes(app: FastifyInstance, deps: AppDeps): void {
       );
     }
     let stored: ReturnType<typeof toImageView> | undefined;
-    for await (const part of request.parts()) {
-      if (part.type !== 'file') continue;
-      if (part.fieldname !== 'image' || stored !== undefined) {
-        part.file.resume();
-        continue;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type !== 'file') continue;
+        if (part.fieldname !== 'image' || stored !== undefined) {
+          part.file.resume();
+          continue;
+        }
+        const record = await deps.images.ingest(request.clientId, part.file, () => part.file.truncated);
+        stored = toImageView(record);
+        deps.metrics.imageUploaded();
+        request.log.info({ image: record.id, size: record.size, digest: record.digest }, 'image uploaded');
       }
-      const record = await deps.images.ingest(request.clientId, part.file, () => part.file.truncated);
-      stored = toImageView(record);
-      deps.metrics.imageUploaded();
-      request.log.info({ image: record.id, size: record.size, digest: record.digest }, 'image uploaded');
+    } catch (err) {
+      throw asUploadError(err);
     }
     if (stored === undefined)
       throw new MimoeError('ERR_IMAGE_INVALID', 'the multipart field "image" holding the tar is missing');
