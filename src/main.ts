@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { resolveConfig, type NodeConfig, type NodeOptions } from './config/options.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { loadOrCreateKeyFile } from './auth/key-file.js';
 import { openNodeDb, getMeta, setMeta } from './state/node-db.js';
+import { openWorkDir } from './state/work-dir.js';
 import { ImageStore } from './images/store.js';
 import { MimRegistry } from './mims/registry.js';
 import { Supervisor } from './sandbox/supervisor.js';
 import { Metrics } from './metrics/metrics.js';
+import { loadOrCreateDataKey } from './datastore/index.js';
 import { createApp } from './http/app.js';
 import { VERSION } from './version.js';
 
@@ -36,9 +38,19 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     format: config.logFormat,
     ...(logDestination === undefined ? {} : { destination: logDestination }),
   });
-  fs.mkdirSync(config.workDir, { recursive: true, mode: 0o700 });
+  const workDir = openWorkDir(config.workDir);
+  // Released on any exit, so a crashed start-up does not leave the work dir locked to a live pid.
+  process.once('exit', () => workDir.release());
+  if (workDir.permissionsFixed)
+    logger.warn(`work dir ${config.workDir} was open to others; narrowed it to owner-only`);
 
-  const keyFile = loadOrCreateKeyFile(config.apiKeyFile);
+  let keyFile;
+  try {
+    keyFile = loadOrCreateKeyFile(config.apiKeyFile);
+  } catch (err) {
+    workDir.release();
+    throw err;
+  }
   logger.info(`API key file: ${config.apiKeyFile}`);
   if (keyFile.created) logger.info('created a new API key file with fresh MCM_API_KEY and ACCOUNT_API_KEY');
   if (keyFile.permissionsFixed) logger.warn('API key file was readable by others; narrowed it to owner-only');
@@ -67,12 +79,19 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     },
   });
   let port = config.apiPort;
+  let dataKey: string | undefined;
   const mims = new MimRegistry(
     db,
     images,
     supervisor,
     { nodeId, accountId: () => getMeta(db, 'accountId') ?? '', httpPort: () => port },
-    config.mimMemoryMb,
+    {
+      memoryMb: config.mimMemoryMb,
+      dataRoot: path.join(config.workDir, 'datastore'),
+      backupDir: config.backupDir,
+      // Created on first need, so nodes without encrypted mims hold no key.
+      dataKey: () => (dataKey ??= loadOrCreateDataKey(config.workDir)),
+    },
   );
   const metrics = new Metrics();
 
@@ -81,16 +100,26 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info('shutting down');
-      const timer = setTimeout(
-        () => logger.warn('in-flight requests did not finish in time'),
-        config.shutdownGraceMs,
-      );
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'grace'>((resolve) => {
+        timer = setTimeout(() => resolve('grace'), config.shutdownGraceMs);
+      });
       try {
-        await app?.close();
+        const server = app;
+        if (server !== undefined) {
+          const closed = server.close().then(() => 'closed' as const);
+          if ((await Promise.race([closed, graceOver])) === 'grace') {
+            // The grace is a promise to operators: past it, in-flight requests are cut.
+            logger.warn('in-flight requests did not finish in time; closing their connections');
+            server.server.closeAllConnections();
+            await closed;
+          }
+        }
       } finally {
         clearTimeout(timer);
         await supervisor.close();
         db.close();
+        workDir.release();
         logger.info('stopped');
       }
     })();

@@ -3,6 +3,7 @@ import { VERSION } from '../version.js';
 import type { CliIo } from './io.js';
 import { registerServeCommand } from './serve.js';
 import { registerPackCommand } from './pack.js';
+import { registerMimCommand } from './mim.js';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('mimoe')
@@ -14,6 +15,7 @@ export function buildProgram(io: CliIo): Command {
     });
   registerServeCommand(program, io);
   registerPackCommand(program, io);
+  registerMimCommand(program, io);
   return program;
 }
 

@@ -10,6 +10,7 @@ function integer(value: string): number {
 interface ServeFlags {
   workDir?: string;
   apiKeyFile?: string;
+  backupDir?: string;
   apiPort?: number;
   host?: string;
   maxImageMb?: number;
@@ -32,6 +33,10 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       '--api-key-file <file>',
       'API key file (default: <work-dir>/mimoe-api-key.env; created if missing)',
     )
+    .option(
+      '--backup-dir <dir>',
+      'where DataStore backups are written and read; API paths are confined to it (default: <work-dir>/backups)',
+    )
     .option('--api-port <port>', 'port of the MCM API and mims (0 picks a free one)', integer)
     .option('--host <address>', 'address to bind; 0.0.0.0 serves the LAN (default: 127.0.0.1)')
     .option('--max-image-mb <mib>', 'largest image upload accepted, in MiB (default: 64)', integer)
@@ -53,6 +58,8 @@ Examples:
       http://127.0.0.1:8083/mcm/v1/images`,
     )
     .action(async (flags: ServeFlags) => {
+      // Everything the node writes (databases, blobs, mim data) is for its owner only.
+      process.umask(0o077);
       // Signals are handled from the first moment: one that arrives during start-up stops the
       // node as soon as it is up, instead of killing it half-initialised.
       let node: RunningNode | undefined;
@@ -87,6 +94,7 @@ Examples:
         node = await startNode({
           ...(flags.workDir === undefined ? {} : { workDir: flags.workDir }),
           ...(flags.apiKeyFile === undefined ? {} : { apiKeyFile: flags.apiKeyFile }),
+          ...(flags.backupDir === undefined ? {} : { backupDir: flags.backupDir }),
           ...(flags.apiPort === undefined ? {} : { apiPort: flags.apiPort }),
           ...(flags.host === undefined ? {} : { host: flags.host }),
           ...(flags.maxImageMb === undefined ? {} : { maxImageBytes: flags.maxImageMb * 1024 * 1024 }),

@@ -8,6 +8,8 @@ export type LogFormat = 'text' | 'json';
 export interface NodeConfig {
   readonly workDir: string;
   readonly apiKeyFile: string;
+  /** DataStore backups are read and written here only (default `<workDir>/backups`). */
+  readonly backupDir: string;
   readonly apiPort: number;
   readonly host: string;
   readonly maxImageBytes: number;
@@ -29,6 +31,7 @@ export type NodeOptions = Partial<NodeConfig>;
 const KNOWN_KEYS = new Set<string>([
   'workDir',
   'apiKeyFile',
+  'backupDir',
   'apiPort',
   'host',
   'maxImageBytes',
@@ -73,6 +76,7 @@ export function resolveConfig(options: NodeOptions = {}): NodeConfig {
   return Object.freeze({
     workDir,
     apiKeyFile: path.resolve(options.apiKeyFile ?? path.join(workDir, 'mimoe-api-key.env')),
+    backupDir: path.resolve(options.backupDir ?? path.join(workDir, 'backups')),
     apiPort: int('apiPort', options.apiPort, DEFAULTS.apiPort, 0, 65535),
     host: options.host ?? DEFAULTS.host,
     maxImageBytes: int('maxImageBytes', options.maxImageBytes, DEFAULTS.maxImageBytes, 1024, 2 ** 40),

@@ -11,3 +11,12 @@ export {
   type RestoreOptions,
 } from './backup.js';
 export type { BackupManifest } from './backup-archive.js';
+export { STORE_FILE, FILES_DIR, storeFileOf, filesDirOf } from './layout.js';
+export {
+  parseDataStoreRequest,
+  runDataStoreAction,
+  type DataStoreAction,
+  type DataStoreRequest,
+  type DataStoreResult,
+  type DataStoreTarget,
+} from './operations.js';

@@ -166,6 +166,29 @@ export class KvStore {
   }
 
   /**
+   * The insertion number of the newest item (0 for an empty store). With readPage, the cursor
+   * that eachItem is built on, for callers that iterate across a boundary (a mim's isolate):
+   * read `lastSeq()` once, then pages after 0, after the last row seen, ... up to it.
+   */
+  lastSeq(): number {
+    this.assertOpen();
+    return this.st.maxSeq.get() ?? 0;
+  }
+
+  /**
+   * Up to `limit` items with `after < seq <= last`, in insertion order, optionally of one tag, as
+   * `[seq, key, value]` rows. Nothing stays open after it returns, so the caller may write between pages.
+   */
+  readPage(tag: unknown, after: unknown, last: unknown, limit: unknown): Array<[number, string, string]> {
+    this.assertOpen();
+    const a = countArg('readPage', 'after', after);
+    const l = countArg('readPage', 'last', last);
+    const n = countArg('readPage', 'limit', limit);
+    if (tag === undefined || tag === null) return this.st.page.all(a, l, n);
+    return this.st.tagPage.all(nameArg('eachItemByTag', 'tag', tag), a, l, n);
+  }
+
+  /**
    * A page of the JSON values, optionally of one tag, filtered and ordered in SQL (see
    * json-query.ts for the exact semantics). Values that are not JSON are skipped and not counted.
    */

@@ -13,6 +13,8 @@ export const ERROR_CODES = {
     summary: 'The request body has a content type this route does not take',
   },
   ERR_NOT_FOUND: { status: 404, summary: 'No such route' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'The request headers exceed the HTTP parser limit' },
+  ERR_REQUEST_TIMEOUT: { status: 408, summary: 'The request was not received in time' },
   ERR_CLIENT_ID_INVALID: { status: 400, summary: 'The x-client-id header is not a valid client id' },
   ERR_IMAGE_INVALID: { status: 400, summary: 'The upload is not a valid mim image' },
   ERR_IMAGE_TOO_LARGE: { status: 413, summary: 'The image exceeds the configured size limit' },
@@ -39,6 +41,7 @@ export const ERROR_CODES = {
   ERR_DATASTORE_UNREADABLE: { status: 500, summary: 'A DataStore is unreadable (key, corruption, schema)' },
   ERR_NOT_SUPPORTED: { status: 501, summary: 'The capability is not available on this node yet' },
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The node is shutting down' },
+  ERR_WORK_DIR_IN_USE: { status: 500, summary: 'Another node runs on the same work dir' },
   ERR_INTERNAL: { status: 500, summary: 'An unexpected error inside the node' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -7,33 +7,60 @@ export interface MountMatch {
   readonly rest: string;
 }
 
-/** Mount paths → mims, with longest-prefix matching on whole path segments (runtime.md §6). */
+interface Mount {
+  readonly mimId: string;
+  /** The client that owns the mim: nesting across clients is refused. */
+  readonly owner: string;
+}
+
+/** True when `inner` is `outer` or lies below it on whole path segments. */
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer + '/');
+}
+
+/**
+ * Mount paths → mims, with longest-prefix matching on whole path segments (runtime.md §6).
+ *
+ * A path may be held by one mim only. A client may nest its own mims (`/app` and `/app/admin`);
+ * nesting under another client's mount is refused, or an alias (`/api/...`) could take over part
+ * of another client's mim and receive its callers' credentials.
+ */
 export class MountTable {
-  private readonly byPath = new Map<string, string>();
+  private readonly byPath = new Map<string, Mount>();
   private readonly byMim = new Map<string, string[]>();
 
-  /** Claims every path for the mim, or none: a path held by another mim is a conflict. */
-  claim(mimId: string, paths: readonly string[]): void {
+  /** The first path that would conflict, with the mim holding it, or undefined. */
+  conflict(
+    mimId: string,
+    owner: string,
+    paths: readonly string[],
+  ): { path: string; mim: string } | undefined {
     for (const p of paths) {
-      const owner = this.byPath.get(p);
-      if (owner !== undefined && owner !== mimId) {
-        throw new MimoeError('ERR_MOUNT_CONFLICT', `mount path ${p} is already used by mim ${owner}`, {
-          details: { path: p, mim: owner },
-        });
+      for (const [held, mount] of this.byPath) {
+        if (mount.mimId === mimId) continue;
+        if (held === p || (mount.owner !== owner && (within(p, held) || within(held, p)))) {
+          return { path: p, mim: mount.mimId };
+        }
       }
     }
-    this.release(mimId);
-    for (const p of paths) this.byPath.set(p, mimId);
-    this.byMim.set(mimId, [...paths]);
+    return undefined;
   }
 
-  /** The paths a claim would conflict on, without claiming. */
-  conflicts(mimId: string, paths: readonly string[]): string | undefined {
-    for (const p of paths) {
-      const owner = this.byPath.get(p);
-      if (owner !== undefined && owner !== mimId) return p;
+  /** Claims every path for the mim, or none. */
+  claim(mimId: string, owner: string, paths: readonly string[]): void {
+    const clash = this.conflict(mimId, owner, paths);
+    if (clash !== undefined) {
+      throw new MimoeError(
+        'ERR_MOUNT_CONFLICT',
+        `mount path ${clash.path} overlaps the mount of another mim`,
+        {
+          details: { path: clash.path },
+        },
+      );
     }
-    return undefined;
+    this.release(mimId);
+    for (const p of paths) this.byPath.set(p, { mimId, owner });
+    this.byMim.set(mimId, [...paths]);
   }
 
   release(mimId: string): void {
@@ -48,10 +75,10 @@ export class MountTable {
   resolve(pathname: string): MountMatch | undefined {
     let candidate = pathname.endsWith('/') && pathname.length > 1 ? pathname.slice(0, -1) : pathname;
     for (;;) {
-      const mimId = this.byPath.get(candidate);
-      if (mimId !== undefined) {
+      const mount = this.byPath.get(candidate);
+      if (mount !== undefined) {
         const rest = pathname.slice(candidate.length);
-        return { mimId, mount: candidate, rest: rest === '' ? '/' : rest };
+        return { mimId: mount.mimId, mount: candidate, rest: rest === '' ? '/' : rest };
       }
       const cut = candidate.lastIndexOf('/');
       if (cut <= 0) return undefined;

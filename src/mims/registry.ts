@@ -1,12 +1,16 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Db } from '../state/node-db.js';
 import { MimoeError } from '../errors/index.js';
 import type { ImageStore } from '../images/store.js';
 import { objectId } from '../images/image.js';
 import type { MimSpec } from '../sandbox/types.js';
+import { runDataStoreAction, type DataStoreRequest, type DataStoreResult } from '../datastore/index.js';
 import { DEFAULT_CLIENT_ID } from '../auth/client-id.js';
 import {
   ENV_API_ALIAS,
   ENV_BASE_API_PATH,
+  ENV_DB_ENCRYPTION,
   ENV_MAX_EXECUTION_TIME,
   normaliseBasePath,
   validateEnv,
@@ -19,6 +23,19 @@ export interface MimHost {
   deploy(spec: MimSpec): void;
   undeploy(mimId: string): Promise<void>;
   isStopped(mimId: string): boolean;
+  /** Holds the mim's traffic and closes its DataStore handle; resolves to the resume function. */
+  pauseStore(mimId: string): Promise<() => void>;
+}
+
+/** What the registry is told about the node's runtime and storage. */
+export interface MimRuntime {
+  readonly memoryMb: number;
+  /** Each mim's DataStore lives in `<dataRoot>/<mim id>`. */
+  readonly dataRoot: string;
+  /** Where DataStore backups are read and written (paths of the API are confined to it). */
+  readonly backupDir: string;
+  /** The node's DataStore key (created on first call). */
+  readonly dataKey: () => string;
 }
 
 export interface NodeIdentity {
@@ -70,28 +87,35 @@ export function parseDeployRequest(body: unknown): DeployRequest {
   }
   const b = body as Record<string, unknown>;
   const name = b['name'];
-  if (typeof name !== 'string' || name === '') throw invalid('name is required');
+  if (typeof name !== 'string' || name === '') throw invalid('name is required and must be a string');
   if (/\s/.test(name)) throw invalid('name must not contain spaces');
   if (!MIM_NAME.test(name)) {
     throw invalid('name must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
   }
   const image = b['image'] ?? b['imageName'];
   if (typeof image !== 'string' || image === '')
-    throw invalid('image is required (the name of an uploaded image)');
+    throw invalid('image is required and must be a string (the name of an uploaded image)');
   return { name, image, env: validateEnv(b['env']) };
 }
 
 /** Deployed mims: persistence, mount paths, and their hand-off to the sandboxes. */
 export class MimRegistry {
   readonly mounts = new MountTable();
+  /** Per mim: the store operation running (delete, backup, restore), so they never overlap. */
+  private readonly storeLocks = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly db: Db,
     private readonly images: ImageStore,
     private readonly host: MimHost,
     private readonly identity: NodeIdentity,
-    private readonly memoryMb: number,
+    private readonly runtime: MimRuntime,
   ) {}
+
+  /** Where a mim's DataStore lives: `<dataRoot>/<mim id>` (ids are file-name safe by validation). */
+  dataDir(mimId: string): string {
+    return path.join(this.runtime.dataRoot, mimId);
+  }
 
   mountPaths(clientId: string, env: Record<string, string>): string[] {
     const base = normaliseBasePath(env[ENV_BASE_API_PATH] ?? '');
@@ -114,9 +138,12 @@ export class MimRegistry {
       );
     }
     const paths = this.mountPaths(clientId, req.env);
-    const conflict = this.mounts.conflicts(id, paths);
+    const conflict = this.mounts.conflict(id, clientId, paths);
     if (conflict !== undefined) {
-      throw new MimoeError('ERR_MOUNT_CONFLICT', `mount path ${conflict} is already used by another mim`);
+      throw new MimoeError(
+        'ERR_MOUNT_CONFLICT',
+        `mount path ${conflict.path} overlaps the mount of another mim`,
+      );
     }
     return { id, paths };
   }
@@ -142,7 +169,7 @@ export class MimRegistry {
          VALUES (@id, @clientId, @name, @image, @imageId, @blob, @created, @env)`,
       )
       .run({ ...record, env: JSON.stringify(record.env) });
-    this.mounts.claim(id, paths);
+    this.mounts.claim(id, clientId, paths);
     this.host.deploy(this.spec(record));
     return this.view(record);
   }
@@ -174,15 +201,48 @@ export class MimRegistry {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Removes the mim and its DataStore (store and file area): its code stops once in-flight
+   * requests are done, its sandbox closes the store, then the directory is deleted.
+   */
   async delete(clientId: string, id: string): Promise<MimView> {
-    const record = this.get(clientId, id);
-    if (record === undefined) throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${id} not found`);
-    const view = this.view(record);
-    this.mounts.release(id);
-    this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
-    await this.host.undeploy(id);
-    this.images.releaseBlob(record.blob);
-    return view;
+    return this.exclusive(id, async () => {
+      const record = this.get(clientId, id);
+      if (record === undefined) throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${id} not found`);
+      const view = this.view(record);
+      this.mounts.release(id);
+      this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
+      await this.host.undeploy(id);
+      fs.rmSync(this.dataDir(id), { recursive: true, force: true, maxRetries: 3 });
+      this.images.releaseBlob(record.blob);
+      return view;
+    });
+  }
+
+  /**
+   * `POST /mims/{id}/dataStore`: backs up (online) or restores (traffic paused) the mim's
+   * DataStore; see datastore/operations.ts. Another client's mim is not found.
+   */
+  async dataStore(clientId: string, id: string, req: DataStoreRequest): Promise<DataStoreResult> {
+    return this.exclusive(id, async () => {
+      const record = this.get(clientId, id);
+      if (record === undefined) throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${id} not found`);
+      const spec = this.spec(record);
+      return runDataStoreAction(req, spec, this.runtime.backupDir, () => this.host.pauseStore(id));
+    });
+  }
+
+  /** Runs `fn` after the mim's previous store operation has settled. */
+  private async exclusive<T>(mimId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.storeLocks.get(mimId) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.storeLocks.set(mimId, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.storeLocks.get(mimId) === tail) this.storeLocks.delete(mimId);
+    }
   }
 
   /** At start: mount and load every mim that was deployed before. */
@@ -190,7 +250,7 @@ export class MimRegistry {
     const rows = this.db.prepare('SELECT * FROM mims ORDER BY created, id').all() as MimRow[];
     for (const row of rows) {
       const record = fromRow(row);
-      this.mounts.claim(record.id, this.mountPaths(record.clientId, record.env));
+      this.mounts.claim(record.id, record.clientId, this.mountPaths(record.clientId, record.env));
       this.host.deploy(this.spec(record));
     }
     return rows.length;
@@ -228,7 +288,9 @@ export class MimRegistry {
         accountId: this.identity.accountId(),
       },
       timeoutMs: Number(r.env[ENV_MAX_EXECUTION_TIME] ?? '30') * 1000,
-      memoryMb: this.memoryMb,
+      memoryMb: this.runtime.memoryMb,
+      dataDir: this.dataDir(r.id),
+      encryptionKey: r.env[ENV_DB_ENCRYPTION] === 'true' ? this.runtime.dataKey() : undefined,
     };
   }
 }

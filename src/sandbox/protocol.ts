@@ -13,6 +13,11 @@ export type ToSandbox =
   | { readonly t: 'load'; readonly spec: MimSpec }
   /** Remove a mim; answered with `unloaded` once its in-flight requests are done. */
   | { readonly t: 'unload'; readonly mimId: string; readonly seq: number }
+  /**
+   * Close the mim's DataStore handle (the node is about to restore or delete the store); answered
+   * with `store-closed`. The supervisor sends no request for that mim until it is reopened by use.
+   */
+  | { readonly t: 'close-store'; readonly mimId: string; readonly seq: number }
   | {
       readonly t: 'request';
       readonly id: number;
@@ -42,6 +47,7 @@ export type FromSandbox =
   | { readonly t: 'fail'; readonly id: number; readonly code: ErrorCode; readonly message: string }
   | { readonly t: 'log'; readonly mimId: string; readonly level: MimLogLevel; readonly message: string }
   | { readonly t: 'unloaded'; readonly seq: number }
+  | { readonly t: 'store-closed'; readonly seq: number }
   /** Something the node's own log should show (the sandbox has no logger of its own). */
   | {
       readonly t: 'diag';
@@ -65,6 +71,7 @@ const FROM_SANDBOX_TYPES = new Set([
   'fail',
   'log',
   'unloaded',
+  'store-closed',
   'diag',
 ]);
 
@@ -77,7 +84,7 @@ export function isFromSandbox(message: unknown): message is FromSandbox {
   );
 }
 
-const TO_SANDBOX_TYPES = new Set(['load', 'unload', 'request']);
+const TO_SANDBOX_TYPES = new Set(['load', 'unload', 'close-store', 'request']);
 
 export function isToSandbox(message: unknown): message is ToSandbox {
   return (

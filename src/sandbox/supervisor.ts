@@ -65,6 +65,10 @@ interface MimEntry {
   slot: Slot | undefined;
   stopped: boolean;
   crashes: CrashWindow;
+  /** Pauses of its traffic in progress (pauseStore); while above 0 new requests are held. */
+  paused: number;
+  /** Requests that arrived during a pause, sent when it ends. */
+  held: Pending[];
 }
 
 interface Pending {
@@ -79,8 +83,14 @@ interface Pending {
   sent: boolean;
 }
 
-interface Unloading {
+/** A sandbox's acknowledgement awaited (`unloaded`, `store-closed`); its exit counts as one. */
+interface Ack {
   readonly slot: Slot;
+  readonly resolve: () => void;
+}
+
+interface DrainWaiter {
+  readonly mimId: string;
   readonly resolve: () => void;
 }
 
@@ -88,7 +98,8 @@ export class Supervisor {
   private readonly slots: Slot[] = [];
   private readonly mims = new Map<string, MimEntry>();
   private readonly pending = new Map<number, Pending>();
-  private readonly unloading = new Map<number, Unloading>();
+  private readonly unloading = new Map<number, Ack>();
+  private drainWaiters: DrainWaiter[] = [];
   private nextId = 1;
   private restarts = 0;
   private started: Promise<void> | undefined;
@@ -120,6 +131,8 @@ export class Supervisor {
         slot: undefined,
         stopped: false,
         crashes: new CrashWindow(this.opts.crashLimit, this.opts.crashWindowMs),
+        paused: 0,
+        held: [],
       };
       this.mims.set(spec.mimId, entry);
     }
@@ -139,6 +152,9 @@ export class Supervisor {
     const entry = this.mims.get(mimId);
     if (entry === undefined) return;
     this.mims.delete(mimId);
+    const held = entry.held;
+    entry.held = [];
+    for (const pending of held) this.complete(pending, 'ERR_MIM_NOT_FOUND', `mim ${mimId} was removed`);
     const slot = entry.slot;
     if (slot === undefined) return;
     slot.mims.delete(mimId);
@@ -174,8 +190,45 @@ export class Supervisor {
     };
     pending.timer = setTimeout(() => this.backstop(pending), pending.timeoutMs + BACKSTOP_MS);
     this.pending.set(pending.id, pending);
-    if (entry.slot.up) this.send(pending);
+    if (entry.paused > 0) entry.held.push(pending);
+    else if (entry.slot.up) this.send(pending);
     else entry.slot.queue.push(pending);
+  }
+
+  /**
+   * Pauses a mim's traffic and has its sandbox process close the mim's DataStore handle, so the
+   * node can replace or remove the store's files (restore). New requests for the mim are held
+   * (their deadlines keep running), the ones in flight finish (each bounded by its deadline), then
+   * close-store is sent and acknowledged. Resolves to the function that resumes the traffic: held
+   * requests go out then, and the store is reopened by the first one that uses it. Pauses nest.
+   */
+  async pauseStore(mimId: string): Promise<() => void> {
+    const entry = this.mims.get(mimId);
+    if (entry === undefined) return () => undefined;
+    entry.paused++;
+    let resumed = false;
+    const resume = (): void => {
+      if (resumed) return;
+      resumed = true;
+      entry.paused--;
+      if (entry.paused === 0) this.releaseHeld(entry);
+    };
+    try {
+      await this.drained(mimId);
+      const slot = entry.slot;
+      const process = slot?.process;
+      if (slot !== undefined && slot.up && process !== undefined) {
+        const seq = this.nextId++;
+        await new Promise<void>((resolve) => {
+          this.unloading.set(seq, { slot, resolve });
+          process.send({ t: 'close-store', mimId, seq });
+        });
+      }
+    } catch (err) {
+      resume();
+      throw err;
+    }
+    return resume;
   }
 
   isStopped(mimId: string): boolean {
@@ -245,9 +298,33 @@ export class Supervisor {
     for (const pending of queue) this.send(pending);
   }
 
+  /** Resolves once no request of the mim is in a sandbox process. */
+  private drained(mimId: string): Promise<void> {
+    if (!this.hasInFlight(mimId)) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push({ mimId, resolve }));
+  }
+
+  private hasInFlight(mimId: string): boolean {
+    for (const pending of this.pending.values()) if (pending.mimId === mimId && pending.sent) return true;
+    return false;
+  }
+
+  private releaseHeld(entry: MimEntry): void {
+    const held = entry.held;
+    entry.held = [];
+    for (const pending of held) {
+      if (pending.slot.up) this.send(pending);
+      else pending.slot.queue.push(pending);
+    }
+  }
+
   private send(pending: Pending): void {
     if (!this.pending.has(pending.id)) return;
     const entry = this.mims.get(pending.mimId);
+    if (entry !== undefined && entry.paused > 0) {
+      entry.held.push(pending);
+      return;
+    }
     if (entry?.stopped === true) {
       return this.complete(
         pending,
@@ -291,7 +368,8 @@ export class Supervisor {
           message.message,
         );
         return;
-      case 'unloaded': {
+      case 'unloaded':
+      case 'store-closed': {
         const waiter = this.unloading.get(message.seq);
         this.unloading.delete(message.seq);
         waiter?.resolve();
@@ -328,7 +406,15 @@ export class Supervisor {
     if (!this.pending.delete(pending.id)) return;
     clearTimeout(pending.timer);
     if (code !== undefined) safeFail(pending.sink, code, message ?? code, this.opts.logger);
+    if (pending.sent && this.drainWaiters.length > 0) this.wakeDrainWaiters(pending.mimId);
     if (this.pending.size === 0) this.onIdle?.();
+  }
+
+  private wakeDrainWaiters(mimId: string): void {
+    if (!this.drainWaiters.some((w) => w.mimId === mimId) || this.hasInFlight(mimId)) return;
+    const ready = this.drainWaiters.filter((w) => w.mimId === mimId);
+    this.drainWaiters = this.drainWaiters.filter((w) => w.mimId !== mimId);
+    for (const waiter of ready) waiter.resolve();
   }
 
   /** The sandbox never answered (it is wedged, or the answer is very late). */
@@ -461,6 +547,8 @@ export class Supervisor {
       this.complete(pending, 'ERR_SHUTTING_DOWN', 'the node is shutting down');
     for (const waiter of this.unloading.values()) waiter.resolve();
     this.unloading.clear();
+    for (const waiter of this.drainWaiters) waiter.resolve();
+    this.drainWaiters = [];
     await Promise.all(
       this.slots.map((slot) => (slot.process === undefined ? Promise.resolve() : slot.process.stop())),
     );

@@ -23,6 +23,13 @@ export interface MimSpec {
   readonly timeoutMs: number;
   /** The isolate's heap limit in MiB. */
   readonly memoryMb: number;
+  /**
+   * The mim's DataStore directory: `store.db` (SQLite) and `files/` (its file area). Opened by the
+   * sandbox process that hosts the mim, on first use.
+   */
+  readonly dataDir: string;
+  /** The node's DataStore key when the mim was deployed with MCM.DB_ENCRYPTION_SUPPORT "true". */
+  readonly encryptionKey: string | undefined;
 }
 
 /** One HTTP request as the mim sees it (runtime.md §4). */

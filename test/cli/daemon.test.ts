@@ -76,6 +76,48 @@ describe('the mimoe daemon', () => {
     await second.stop();
   });
 
+  it('refuses a second node on a work dir in use, and takes over a stale lock', async () => {
+    const workDir = tempDir();
+    const first = await TestNode.start({ workDir, keepWorkDir: true });
+    await assert.rejects(TestNode.start({ workDir, keepWorkDir: true }), /in use by another mimoe/);
+    assert.equal(await first.stop(), 0);
+    assert.ok(!fs.existsSync(path.join(workDir, 'mimoe.lock')), 'lock removed at stop');
+    fs.writeFileSync(path.join(workDir, 'mimoe.lock'), '999999999\n');
+    const again = await TestNode.start({ workDir });
+    await again.stop();
+  });
+
+  it('keeps the work dir and what it writes owner-only', async () => {
+    const workDir = tempDir();
+    fs.chmodSync(workDir, 0o755);
+    const node = await TestNode.start({ workDir, keepWorkDir: true });
+    assert.equal((await node.upload(await fixtureImage('raw-exports', 'perm-img'))).status, 200);
+    assert.equal(fs.statSync(workDir).mode & 0o777, 0o700);
+    for (const rel of ['node.db', 'images', 'images/blobs', 'tmp']) {
+      assert.equal(fs.statSync(path.join(workDir, rel)).mode & 0o077, 0, rel);
+    }
+    await node.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it('stops within its shutdown grace even while a mim request hangs', async () => {
+    const node = await TestNode.start();
+    assert.equal((await node.upload(await fixtureImage('async', 'slow-img'))).status, 200);
+    const env = { 'MCM.BASE_API_PATH': '/slow', 'MCM.MAX_EXECUTION_TIME_SEC': '120' };
+    assert.equal((await node.deploy('slow', 'slow-img', env)).status, 201);
+    const hanging = fetch(`${node.url}/api/slow/never`).then(
+      (r) => r.status,
+      () => 'cut',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    await node.stop();
+    const took = Date.now() - t0;
+    assert.ok(took < 12_000, `stopped after ${took} ms`);
+    const outcome = await hanging;
+    assert.ok(outcome === 'cut' || (typeof outcome === 'number' && outcome >= 500), String(outcome));
+  });
+
   it('leaves no sandbox process behind after SIGTERM', async () => {
     const node = await TestNode.start();
     const pid = node.child.pid;

@@ -159,12 +159,11 @@ describe('guest runtime', () => {
     assert.equal(res.error?.code, 'ERR_MIM_EXCEPTION');
   });
 
-  it('makes capabilities that are not wired yet fail clearly, inside the mim', async () => {
+  it('makes misuse and capabilities that are not wired yet fail clearly, inside the mim', async () => {
     assert.deepEqual(json(await request(t.supervisor, 'api-raw', '/unavailable')), {
-      storage: 'context.storage.getItem is not available on this node yet',
       http: 'context.http.request is not available on this node yet',
-      form: 'req.handleFormRequest is not available on this node yet',
-      mimeFile: 'res.writeMimeFile is not available on this node yet',
+      form: 'handleFormRequest: options.found must be a function, got undefined',
+      mimeFile: 'no file "a.txt" in the file area',
       absent: true,
     });
     const uncaught = await request(t.supervisor, 'api-raw', '/storage-uncaught');

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MimoeError } from '../../src/errors/index.js';
@@ -21,6 +22,18 @@ export function fixturePath(name: string): string {
   return file;
 }
 
+let dataRootDir: string | undefined;
+
+/** Where the test mims' DataStores go: one temp dir per test process, removed when it exits. */
+export function dataRoot(): string {
+  if (dataRootDir === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimoe-sandbox-data-'));
+    dataRootDir = dir;
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return dataRootDir;
+}
+
 export function mimSpec(mimId: string, bundlePath: string, overrides: Partial<MimSpec> = {}): MimSpec {
   return {
     mimId,
@@ -35,6 +48,8 @@ export function mimSpec(mimId: string, bundlePath: string, overrides: Partial<Mi
     },
     timeoutMs: 5000,
     memoryMb: 64,
+    dataDir: path.join(dataRoot(), mimId),
+    encryptionKey: undefined,
     ...overrides,
   };
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { MimoeError } from '../../errors/index.js';
 import { parseDeployRequest } from '../../mims/registry.js';
 import type { AppDeps } from '../deps.js';
+import { dataStoreRoutes } from './datastore.js';
 
 /**
  * `GET/POST /mims`, `DELETE /mims/{id}`, and the older `/containers` names that deployed
@@ -25,13 +25,5 @@ export function mimRoutes(app: FastifyInstance, deps: AppDeps): void {
     });
   }
 
-  app.post<{ Params: { id: string } }>('/mims/:id/dataStore', async (request) => {
-    if (deps.mims.get(request.clientId, request.params.id) === undefined) {
-      throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${request.params.id} not found`);
-    }
-    throw new MimoeError(
-      'ERR_NOT_SUPPORTED',
-      'DataStore backup and restore are not available on this node yet',
-    );
-  });
+  dataStoreRoutes(app, deps);
 }

@@ -6,6 +6,7 @@ import type { GuestStartPayload } from '../abi.js';
 import { createEdge } from './capabilities/edge.js';
 import { createHttp } from './capabilities/http.js';
 import { createStorage } from './capabilities/storage.js';
+import type { HostCaller } from './host.js';
 import { createDispatchWebSocketEvent } from './capabilities/websocket.js';
 
 export interface GuestContext {
@@ -21,6 +22,7 @@ export interface GuestContext {
 export function createContext(
   payload: GuestStartPayload,
   defer: (callback: () => void) => void,
+  call: HostCaller,
 ): GuestContext {
   const info = payload.info;
   return {
@@ -34,7 +36,7 @@ export function createContext(
       node_id: info.nodeId,
       accountId: info.accountId,
     },
-    storage: createStorage(),
+    storage: createStorage(call),
     http: createHttp(),
     edge: createEdge(defer),
     dispatchWebSocketEvent: createDispatchWebSocketEvent(),

@@ -5,10 +5,11 @@
  * reachable from globals: the emit callback, queues and state live in this module's closure.
  */
 import { Buffer } from 'buffer';
-import type { GuestEmit, GuestStartPayload } from '../abi.js';
+import type { GuestEmit, GuestHostCall, GuestStartPayload } from '../abi.js';
 import { createConsole } from './console.js';
 import { createContext } from './context.js';
 import { createDuktape } from './duktape.js';
+import { createHostCaller } from './host.js';
 import { Outbox } from './outbox.js';
 import { createRequest } from './request.js';
 import { createResponse, type ResponseControl } from './response.js';
@@ -74,8 +75,9 @@ function handlerOf(module: unknown): Handler | undefined {
   return typeof exported === 'function' ? (exported as Handler) : undefined;
 }
 
-function start(emit: GuestEmit, payload: GuestStartPayload): void {
+function start(emit: GuestEmit, payload: GuestStartPayload, host: GuestHostCall): void {
   outbox.attach(emit);
+  const call = createHostCaller(host);
   deadline = payload.deadline;
   const handler = handlerOf(g['mimikModule']);
   if (handler === undefined) {
@@ -89,20 +91,31 @@ function start(emit: GuestEmit, payload: GuestStartPayload): void {
       finished = true;
     },
     () => requestWake(0),
+    call,
   );
-  const context = createContext(payload, (callback) => {
-    timerGlobals.setImmediate(callback);
-  });
-  handler(context, createRequest(payload.request), response.res);
+  const context = createContext(
+    payload,
+    (callback) => {
+      timerGlobals.setImmediate(callback);
+    },
+    call,
+  );
+  handler(context, createRequest(payload.request, call), response.res);
 }
 
 /** The host's only way in. Returns ms until the next due callback: 0 = immediates, -1 = none. */
-export function entry(op: string, emit?: GuestEmit, payload?: GuestStartPayload): number {
+export function entry(
+  op: string,
+  emit?: GuestEmit,
+  payload?: GuestStartPayload,
+  host?: GuestHostCall,
+): number {
   if (finished) return -1;
   outbox.inEntry = true;
   wakeAskedFor = Infinity;
   try {
-    if (op === 'start' && emit !== undefined && payload !== undefined) start(emit, payload);
+    if (op === 'start' && emit !== undefined && payload !== undefined && host !== undefined)
+      start(emit, payload, host);
     else if (op === 'tick' && Date.now() < deadline) timers.tick(() => finished);
   } catch (err) {
     // An uncaught exception ends the request (500); after res.end the host only logs it.

@@ -3,6 +3,7 @@
  * libraries add members such as `writeError`.
  */
 import type { GuestChunk, GuestHeaders } from '../abi.js';
+import { stringArg, type HostCaller } from './host.js';
 import type { Outbox } from './outbox.js';
 import { bytesOf, isBinary, utf8Decode } from './text.js';
 
@@ -93,8 +94,14 @@ function looksLikeJson(body: GuestChunk | undefined): boolean {
  * @param requestFlush body pieces wait outside an entry call (written from a promise callback):
  *   the host should call in soon to collect them. One request per batch, so a write loop in
  *   microtasks cannot flood the host with events.
+ * @param call the host channel (res.writeMimeFile checks its file through it)
  */
-export function createResponse(outbox: Outbox, onEnd: () => void, requestFlush: () => void): ResponseControl {
+export function createResponse(
+  outbox: Outbox,
+  onEnd: () => void,
+  requestFlush: () => void,
+  call: HostCaller,
+): ResponseControl {
   const headers: GuestHeaders = {};
   let headSent = false;
   let ended = false;
@@ -158,8 +165,27 @@ export function createResponse(outbox: Outbox, onEnd: () => void, requestFlush: 
       onEnd();
       return res;
     },
-    writeMimeFile(): void {
-      throw new Error('res.writeMimeFile is not available on this node yet');
+    /**
+     * Sends a file of the mim's file area as the body, streamed from disk by the sandbox process,
+     * and ends the response. A refused path is a TypeError and a missing file an Error (code
+     * ERR_FILE_NOT_FOUND), thrown here so the mim can answer otherwise.
+     */
+    writeMimeFile(path?: unknown, mimeType?: unknown): void {
+      if (ended) return;
+      const file = stringArg('writeMimeFile', 'the path', path);
+      call('fileSize', file);
+      ended = true;
+      if (!headSent) {
+        const status = validStatus(res.statusCode);
+        if (typeof mimeType === 'string' && mimeType !== '')
+          headers['content-type'] = headerValue('content-type', mimeType);
+        headSent = true;
+        outbox.send('file', status, headers, file);
+      } else {
+        flush();
+        outbox.send('file', null, null, file);
+      }
+      onEnd();
     },
   };
   return { res, ended: () => ended, flush };

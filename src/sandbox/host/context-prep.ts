@@ -18,6 +18,7 @@ export type GuestEntry = (
   op: 'start' | 'tick',
   emit?: ivm.Callback,
   payload?: ivm.Copy<GuestStartPayload>,
+  host?: ivm.Callback,
 ) => number;
 
 export interface PreparedContext {
@@ -34,9 +35,23 @@ export type Preparation =
 
 const TIMED_OUT = 'Script execution timed out.';
 
+/** Isolates the node stopped itself because a request outlived its deadline (see killIsolate). */
+const killed = new WeakSet<ivm.Isolate>();
+
+/**
+ * Stops everything running in `isolate` now. isolated-vm's `timeout` does not count the time an
+ * isolate spends waiting in synchronous host calls (the DataStore), so a loop of storage calls
+ * could outlive its deadline many times over; the runner kills such an isolate instead.
+ */
+export function killIsolate(isolate: ivm.Isolate): void {
+  killed.add(isolate);
+  if (!isolate.isDisposed) isolate.dispose();
+}
+
 export function classifyIsolateError(err: unknown, isolate: ivm.Isolate): IsolateFailure {
+  if (killed.has(isolate)) return 'timeout';
   // isolated-vm disposes an isolate that went over its memory limit; nothing else disposes one
-  // while requests may still use it.
+  // while requests may still use it (killIsolate aside).
   if (isolate.isDisposed) return 'memory';
   if (err instanceof Error && err.message === TIMED_OUT) return 'timeout';
   return 'threw';

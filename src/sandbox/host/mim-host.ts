@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import ivm from 'isolated-vm';
 import type { MimSpec } from '../types.js';
 import { prepareContext, releasePrepared, type MimInstance, type Preparation } from './context-prep.js';
+import type { MimStore } from './mim-store.js';
 import { RequestRunner, type RunnerOutput, type RunnerRequest } from './request-runner.js';
 
 /** How long a prepared context waits for a request before it is released. */
@@ -43,6 +44,8 @@ export class MimHost {
   constructor(
     readonly spec: MimSpec,
     private readonly deps: MimHostDeps,
+    /** The mim's DataStore in this process (shared with a redeployed host of the same mim). */
+    private readonly store: MimStore,
   ) {}
 
   /** Compiles and prepares a context ahead of the first request, so it does not pay for them. */
@@ -81,7 +84,10 @@ export class MimHost {
       return;
     }
     const { instance } = loaded;
-    await new RequestRunner(this.spec, request, out).run(instance.isolate, this.takePreparation(instance));
+    await new RequestRunner(this.spec, request, out, this.store).run(
+      instance.isolate,
+      this.takePreparation(instance),
+    );
     // The next context is prepared once this request is answered: done earlier, it competes for
     // the CPU with the answer (measured slower on 2 cores); done now, it is ready for the next one.
     if (!this.retired && this.warmContext === undefined && !instance.isolate.isDisposed)

@@ -13,6 +13,7 @@ import type { MimSpec } from '../types.js';
 import {
   classifyIsolateError,
   errorText,
+  killIsolate,
   releasePrepared,
   type GuestEntry,
   type IsolateFailure,
@@ -20,6 +21,8 @@ import {
   type PreparedContext,
 } from './context-prep.js';
 import { toBytes, toHeaders, toLogLevel, toStatus, toText } from './guest-events.js';
+import { createHostCall } from './host-calls.js';
+import type { MimStore } from './mim-store.js';
 
 export interface RunnerRequest {
   readonly method: string;
@@ -35,24 +38,43 @@ export interface RunnerOutput {
   head(status: number, headers: ResponseHeaders): void;
   chunk(data: Buffer): void;
   end(): void;
+  /**
+   * The body is the file at `path` in the mim's file area (res.writeMimeFile), streamed from disk;
+   * with a status the head goes first, without one it was already sent. Settles when it is sent.
+   */
+  file(status: number | undefined, headers: ResponseHeaders | undefined, path: string): Promise<void>;
   fail(code: ErrorCode, message: string): void;
   /** A line of the mim's own log (console output, its uncaught exceptions). */
   log(level: GuestLogLevel, message: string): void;
 }
 
+/**
+ * How long after its deadline a request still inside an entry call gets before its isolate is
+ * killed. A plain busy loop is stopped by isolated-vm's timeout at the deadline itself; only time
+ * spent in host calls (which that timeout does not count) can get this far.
+ */
+const KILL_GRACE_MS = 200;
+
 export class RequestRunner {
   private done = false;
+  /** The deadline passed: host calls are refused from then on. */
+  private timedOut = false;
+  /** An entry call is running in the isolate. */
+  private inCall = false;
   private headSent = false;
   private deadline = 0;
   /** Earliest wake-up asked for by `wake` events while no wait was armed. */
   private wakeAt = Infinity;
   private waiter:
     { at: number; resolve: () => void; timer: NodeJS.Timeout | NodeJS.Immediate | undefined } | undefined;
+  /** A res.writeMimeFile body being streamed: the request is over for the guest, not yet for us. */
+  private streaming: Promise<void> | undefined;
 
   constructor(
     private readonly spec: MimSpec,
     private readonly request: RunnerRequest,
     private readonly out: RunnerOutput,
+    private readonly store: MimStore,
   ) {}
 
   /**
@@ -61,8 +83,19 @@ export class RequestRunner {
    */
   async run(isolate: ivm.Isolate, preparation: Promise<Preparation>): Promise<void> {
     this.deadline = Date.now() + this.request.timeoutMs;
+    let killTimer: NodeJS.Timeout | undefined;
     const deadlineTimer = setTimeout(() => {
+      this.timedOut = true;
       this.finish('ERR_MIM_TIMEOUT', `the mim did not end its response within ${this.spec.timeoutMs} ms`);
+      if (!this.inCall) return;
+      killTimer = setTimeout(() => {
+        if (!this.inCall || isolate.isDisposed) return;
+        this.out.log(
+          'error',
+          'the mim kept running past its execution time (in storage calls); its isolate was stopped',
+        );
+        killIsolate(isolate);
+      }, KILL_GRACE_MS);
     }, this.request.timeoutMs);
     let prepared: PreparedContext | undefined;
     try {
@@ -73,7 +106,9 @@ export class RequestRunner {
       const { entry } = prep.prepared;
       const emit = new ivm.Callback((...event: unknown[]) => this.onEvent(event), { ignored: true });
       const payload = new ivm.ExternalCopy(this.payload()).copyInto({ release: true });
-      let next = await this.call(entry, ['start', emit, payload]);
+      // Synchronous: the isolate's thread waits while this process answers (KvStore is synchronous).
+      const host = new ivm.Callback(createHostCall(this.store, this.request, () => this.timedOut));
+      let next = await this.call(entry, ['start', emit, payload, host]);
       while (!this.done) {
         await this.waitFor(next);
         if (this.done) break;
@@ -83,10 +118,12 @@ export class RequestRunner {
       this.onFailure(classifyIsolateError(err, isolate), errorText(err), 'run');
     } finally {
       clearTimeout(deadlineTimer);
+      clearTimeout(killTimer);
       this.done = true;
       this.disarm();
       if (prepared !== undefined) releasePrepared(prepared);
     }
+    await this.streaming;
   }
 
   private remaining(): number {
@@ -94,11 +131,16 @@ export class RequestRunner {
   }
 
   private async call(entry: ivm.Reference<GuestEntry>, args: Parameters<GuestEntry>): Promise<number> {
-    const next: unknown = await entry.apply(undefined, args, {
-      timeout: this.remaining(),
-      result: { copy: true },
-    });
-    return typeof next === 'number' ? next : -1;
+    this.inCall = true;
+    try {
+      const next: unknown = await entry.apply(undefined, args, {
+        timeout: this.remaining(),
+        result: { copy: true },
+      });
+      return typeof next === 'number' ? next : -1;
+    } finally {
+      this.inCall = false;
+    }
   }
 
   private payload(): GuestStartPayload {
@@ -220,6 +262,19 @@ export class RequestRunner {
         this.out.end();
         this.disarm();
         return;
+      case 'file': {
+        if (typeof c !== 'string') return this.finish('ERR_MIM_EXCEPTION', 'the mim sent an invalid file');
+        let status: number | undefined;
+        if (!this.headSent) {
+          status = toStatus(a);
+          if (status === undefined)
+            return this.finish('ERR_MIM_EXCEPTION', 'the mim set an invalid status code');
+        }
+        this.done = true;
+        this.disarm();
+        this.streaming = this.out.file(status, status === undefined ? undefined : toHeaders(b), c);
+        return;
+      }
     }
   }
 

@@ -3,7 +3,7 @@
  * IPC messages into requests on them. It holds no state worth saving: the supervisor re-sends
  * the loads after a restart.
  */
-import type { ErrorCode } from '../../errors/index.js';
+import { isMimoeError, type ErrorCode } from '../../errors/index.js';
 import {
   IPC_CHUNK_BYTES,
   isToSandbox,
@@ -14,6 +14,7 @@ import {
 import type { GuestLogLevel } from '../abi.js';
 import { LogLimiter } from './log-limiter.js';
 import { MimHost, type MimHostDeps } from './mim-host.js';
+import { MimStore } from './mim-store.js';
 import type { RunnerOutput } from './request-runner.js';
 import { readRuntimeSource } from './runtime-source.js';
 
@@ -29,6 +30,12 @@ export async function runSandbox(): Promise<void> {
     // Errors here mean the supervisor is gone; 'disconnect' ends this process.
     process.send?.(message, undefined, undefined, () => undefined);
   };
+  /** Settles once the message is handed to the channel: a stream waits for it, bounding its backlog. */
+  const postAndWait = (message: FromSandbox): Promise<void> =>
+    new Promise((resolve) => {
+      if (!process.connected || process.send === undefined) return resolve();
+      process.send(message, undefined, undefined, () => resolve());
+    });
   const diag = (level: 'info' | 'warn' | 'error', message: string, mimId?: string): void => {
     post(mimId === undefined ? { t: 'diag', level, message } : { t: 'diag', level, message, mimId });
   };
@@ -44,6 +51,8 @@ export async function runSandbox(): Promise<void> {
   };
   const mims = new Map<string, MimHost>();
   const limiters = new Map<string, LogLimiter>();
+  /** Each mim's DataStore handle, kept across redeploys of the mim (its store does not change). */
+  const stores = new Map<string, MimStore>();
 
   const log = (mimId: string, level: GuestLogLevel, message: string): void => {
     let limiter = limiters.get(mimId);
@@ -63,7 +72,53 @@ export async function runSandbox(): Promise<void> {
     }
   };
 
-  const outputFor = (id: number, mimId: string): RunnerOutput => ({
+  /** res.writeMimeFile: the file's bytes as chunk messages, read as the channel takes them. */
+  const streamFile = async (
+    id: number,
+    store: MimStore,
+    status: number | undefined,
+    headers: ResponseHeaders | undefined,
+    file: string,
+  ): Promise<void> => {
+    let headSent = status === undefined;
+    try {
+      const { stream } = store.files.createReadStream(file);
+      try {
+        if (status !== undefined) {
+          post({ t: 'head', id, status, headers: headers ?? {} });
+          headSent = true;
+        }
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          if (!process.connected) break;
+          await postAndWait({ t: 'chunk', id, data: chunk });
+        }
+      } finally {
+        stream.destroy();
+      }
+      post({ t: 'end', id });
+    } catch (err) {
+      // Before the head this is a clean error answer; after it the supervisor cuts the body short.
+      const code: ErrorCode =
+        !headSent && isMimoeError(err) && err.code === 'ERR_FILE_NOT_FOUND'
+          ? 'ERR_FILE_NOT_FOUND'
+          : 'ERR_INTERNAL';
+      diag('warn', `res.writeMimeFile failed: ${err instanceof Error ? err.message : String(err)}`);
+      post({ t: 'fail', id, code, message: `the mim's file could not be sent` });
+    }
+  };
+
+  const storeOf = (spec: { mimId: string; dataDir: string; encryptionKey: string | undefined }): MimStore => {
+    let store = stores.get(spec.mimId);
+    if (store === undefined) {
+      store = new MimStore(spec);
+      stores.set(spec.mimId, store);
+    } else {
+      store.update(spec);
+    }
+    return store;
+  };
+
+  const outputFor = (id: number, mimId: string, store: MimStore): RunnerOutput => ({
     respond(status: number, headers: ResponseHeaders, body: Buffer | undefined) {
       if (body === undefined || body.byteLength <= IPC_CHUNK_BYTES) {
         post({ t: 'respond', id, status, headers, body: body ?? null });
@@ -76,6 +131,7 @@ export async function runSandbox(): Promise<void> {
     head: (status, headers) => post({ t: 'head', id, status, headers }),
     chunk: (data) => sendBody(id, data),
     end: () => post({ t: 'end', id }),
+    file: (status, headers, file) => streamFile(id, store, status, headers, file),
     fail: (code: ErrorCode, message: string) => post({ t: 'fail', id, code, message }),
     log: (level, message) => log(mimId, level, message),
   });
@@ -91,14 +147,22 @@ export async function runSandbox(): Promise<void> {
       });
       return;
     }
-    host.handle(message, outputFor(message.id, message.mimId));
+    host.handle(message, outputFor(message.id, message.mimId, storeOf(host.spec)));
+  };
+
+  const closeStore = (mimId: string): void => {
+    try {
+      stores.get(mimId)?.close();
+    } catch (err) {
+      diag('error', `cannot close the DataStore: ${err instanceof Error ? err.message : String(err)}`, mimId);
+    }
   };
 
   const onMessage = (message: ToSandbox): void => {
     switch (message.t) {
       case 'load': {
         const previous = mims.get(message.spec.mimId);
-        const host = new MimHost(message.spec, deps);
+        const host = new MimHost(message.spec, deps, storeOf(message.spec));
         mims.set(message.spec.mimId, host);
         host.warm();
         // A redeploy replaces the mim: requests already running finish on the old isolate.
@@ -110,9 +174,21 @@ export async function runSandbox(): Promise<void> {
         mims.delete(message.mimId);
         limiters.delete(message.mimId);
         const done = host === undefined ? Promise.resolve() : host.retire();
-        void done.then(() => post({ t: 'unloaded', seq: message.seq }));
+        void done.then(() => {
+          // The mim is gone from this process: its store is closed (the node may delete it next).
+          // A mim deployed again meanwhile keeps its handle.
+          if (!mims.has(message.mimId)) {
+            closeStore(message.mimId);
+            stores.delete(message.mimId);
+          }
+          post({ t: 'unloaded', seq: message.seq });
+        });
         return;
       }
+      case 'close-store':
+        closeStore(message.mimId);
+        post({ t: 'store-closed', seq: message.seq });
+        return;
       case 'request':
         onRequest(message);
         return;
@@ -123,6 +199,10 @@ export async function runSandbox(): Promise<void> {
     if (isToSandbox(message)) onMessage(message);
   });
   // The supervisor went away (closed, or died): nothing left to serve.
-  process.on('disconnect', () => process.exit(0));
+  process.on('disconnect', () => {
+    // Close the stores first: SQLite checkpoints the WAL and removes it on a clean close.
+    for (const mimId of stores.keys()) closeStore(mimId);
+    process.exit(0);
+  });
   post({ t: 'ready' });
 }

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseKeyFile } from '../auth/key-file.js';
+import { McmApiError, McmClient, type DataStoreAction, type DataStoreStatus } from '../client/mcm-client.js';
+import { defaultWorkDir } from '../config/defaults.js';
+import type { CliIo } from './io.js';
+
+interface ConnectionFlags {
+  url: string;
+  apiKey?: string;
+  workDir?: string;
+  clientId?: string;
+  json?: boolean;
+}
+
+const KEY_FILE = 'mimoe-api-key.env';
+
+const EXAMPLES = `
+Examples:
+  $ mimoe mim backup api-my-agent nightly/my-agent.tar
+      backs up the DataStore of mim api-my-agent to <backup-dir>/nightly/my-agent.tar
+  $ mimoe mim restore api-my-agent nightly/my-agent.tar
+  $ mimoe mim backup api-my-agent my-agent.tar --url http://10.0.0.5:8083 --api-key "$MCM_API_KEY"
+  $ mimoe mim restore acme-agent agent.tar --client-id acme --work-dir /var/lib/mimoe --json
+
+Paths are resolved inside the node's backup directory (serve --backup-dir, default
+<work-dir>/backups); paths that leave it are refused. A backup holds the store and the file area;
+a restore checks the file before it replaces anything, and the mim's requests wait meanwhile.
+The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
+Exit code 0 when the operation completed, 1 otherwise (the reason on stderr).`;
+
+/** `mimoe mim backup|restore <mim-id> <path>`: DataStore operations on a running node. */
+export function registerMimCommand(program: Command, io: CliIo): void {
+  const mim = program
+    .command('mim')
+    .description('operate on the mims of a running node')
+    .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
+  for (const action of ['backup', 'restore'] as const) {
+    mim
+      .command(action)
+      .description(
+        action === 'backup'
+          ? "back up a mim's DataStore (store and file area) while it keeps serving"
+          : "restore a mim's DataStore from a backup (validated first; live data untouched if invalid)",
+      )
+      .argument('<mim-id>', 'the mim id, {clientId}-{name}, e.g. api-my-agent')
+      .argument('<path>', "backup file, relative to the node's backup directory")
+      .option('--url <url>', "the node's base URL", 'http://127.0.0.1:8083')
+      .option('--api-key <key>', 'MCM API key (default: $MCM_API_KEY, else read from the work dir)')
+      .option(
+        '--work-dir <dir>',
+        `read the key from <dir>/${KEY_FILE} (default: the node's default work dir)`,
+      )
+      .option('--client-id <id>', 'act for this client id (x-client-id)')
+      .option('--json', 'print the operation status as JSON')
+      .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) })
+      .addHelpText('after', EXAMPLES)
+      .action(async (mimId: string, file: string, flags: ConnectionFlags) => {
+        process.exitCode = await runDataStore(action, mimId, file, flags, io);
+      });
+  }
+}
+
+async function runDataStore(
+  action: DataStoreAction,
+  mimId: string,
+  file: string,
+  flags: ConnectionFlags,
+  io: CliIo,
+): Promise<number> {
+  const fail = (message: string, json?: unknown): number => {
+    if (flags.json === true && json !== undefined) io.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    io.stderr.write(`mimoe mim ${action}: ${message}\n`);
+    return 1;
+  };
+  let apiKey: string;
+  try {
+    apiKey = resolveApiKey(flags);
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err));
+  }
+  const client = new McmClient({ url: flags.url, apiKey, clientId: flags.clientId });
+  let result: DataStoreStatus;
+  try {
+    result = await client.dataStore(mimId, action, file);
+  } catch (err) {
+    if (err instanceof McmApiError) {
+      const status = err.status === 0 ? '' : ` (HTTP ${err.status})`;
+      return fail(`${err.message} [${err.code}]${status}`, err.body);
+    }
+    throw err;
+  }
+  if (result.status !== 'completed') {
+    return fail(
+      `${result.status}: ${result.message}${result.error === undefined ? '' : ` [${result.error}]`}`,
+      result,
+    );
+  }
+  if (flags.json === true) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else
+    io.stdout.write(
+      `${action === 'backup' ? 'Backed up' : 'Restored'} ${mimId}: ${result.message} (${result.path})\n`,
+    );
+  return 0;
+}
+
+function resolveApiKey(flags: ConnectionFlags): string {
+  if (flags.apiKey !== undefined && flags.apiKey !== '') return flags.apiKey;
+  const env = process.env['MCM_API_KEY'];
+  if (flags.workDir === undefined && env !== undefined && env !== '') return env;
+  const file = path.join(path.resolve(flags.workDir ?? defaultWorkDir()), KEY_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(
+      `no API key: give --api-key, set MCM_API_KEY, or point --work-dir at a node's work dir (${file} is not readable)`,
+    );
+  }
+  const key = parseKeyFile(text).get('MCM_API_KEY');
+  if (key === undefined || key === '') throw new Error(`${file} defines no MCM_API_KEY`);
+  return key;
+}

@@ -1,0 +1,116 @@
+/**
+ * A small typed client of a node's MCM API (`/mcm/v1`), over fetch. Shared by the CLI and tests:
+ * it knows paths, bodies and answers, nothing of how the node works inside.
+ */
+
+export interface McmClientOptions {
+  /** The node's base URL, e.g. http://127.0.0.1:8083 */
+  readonly url: string;
+  /** MCM_API_KEY (or a JWT with the edge:mcm scope). */
+  readonly apiKey: string;
+  /** Acts for this client id (`x-client-id`; API key only). */
+  readonly clientId?: string | undefined;
+  /** Gives up on a request after this long (default 10 minutes: a backup can be large). */
+  readonly timeoutMs?: number;
+}
+
+/** The node's error body: `{ code: <status>, error: "ERR_...", message }`. */
+export interface McmErrorBody {
+  code: number;
+  error: string;
+  message: string;
+}
+
+/** An answer other than 2xx, or no answer at all (status 0, error ERR_UNREACHABLE). */
+export class McmApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown = undefined,
+  ) {
+    super(message);
+    this.name = 'McmApiError';
+  }
+}
+
+export type DataStoreAction = 'backup' | 'restore';
+
+/** `POST /mims/{id}/dataStore` answer (seed: DataStore Operation Status). */
+export interface DataStoreStatus {
+  action: DataStoreAction;
+  status: 'completed' | 'failed' | 'inProgress';
+  message: string;
+  path: string;
+  percentage: number;
+  /** Set when status is failed: why, as an error code (ERR_BACKUP_INVALID). */
+  error?: string;
+}
+
+export interface MimSummary {
+  id: string;
+  name: string;
+  image: string;
+  clientId: string;
+  state: string;
+  status: string;
+  env: Record<string, string>;
+}
+
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+
+export class McmClient {
+  private readonly base: string;
+
+  constructor(private readonly opts: McmClientOptions) {
+    this.base = `${opts.url.replace(/\/+$/, '')}/mcm/v1`;
+  }
+
+  listMims(): Promise<MimSummary[]> {
+    return this.request<{ data: MimSummary[] }>('GET', '/mims').then((r) => r.data);
+  }
+
+  /** Backs up or restores a mim's DataStore; `path` is relative to the node's backup directory. */
+  dataStore(mimId: string, action: DataStoreAction, path: string): Promise<DataStoreStatus> {
+    return this.request<DataStoreStatus>('POST', `/mims/${encodeURIComponent(mimId)}/dataStore`, {
+      action,
+      path,
+    });
+  }
+
+  async request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.apiKey}` };
+    if (this.opts.clientId !== undefined) headers['x-client-id'] = this.opts.clientId;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${pathname}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const why =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      throw new McmApiError(0, 'ERR_UNREACHABLE', `cannot reach the node at ${this.opts.url}: ${why}`);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const e = parsed as Partial<McmErrorBody> | undefined;
+      throw new McmApiError(
+        res.status,
+        typeof e?.error === 'string' ? e.error : `HTTP_${res.status}`,
+        typeof e?.message === 'string' ? e.message : `HTTP ${res.status} ${res.statusText}`,
+        parsed,
+      );
+    }
+    return parsed as T;
+  }
+}

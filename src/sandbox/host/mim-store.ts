@@ -1,0 +1,54 @@
+/**
+ * A mim's DataStore as its sandbox process holds it: the SQLite store (`<dataDir>/store.db`) opened
+ * on first use and kept open across requests, and the file area (`<dataDir>/files`). The store
+ * must be opened here, in the process running the mim, because `context.storage` is synchronous.
+ * The node closes it (close-store) before it restores or deletes the store; the next use reopens it.
+ */
+// The modules themselves, not the datastore index: backup and restore do not belong in a sandbox.
+import { FileArea } from '../../datastore/file-area.js';
+import { KvStore } from '../../datastore/kv-store.js';
+import { filesDirOf, storeFileOf } from '../../datastore/layout.js';
+import type { MimSpec } from '../types.js';
+
+export type StoreSpec = Pick<MimSpec, 'mimId' | 'dataDir' | 'encryptionKey'>;
+
+export class MimStore {
+  private store: KvStore | undefined;
+  private area: FileArea | undefined;
+
+  constructor(private spec: StoreSpec) {}
+
+  get dataDir(): string {
+    return this.spec.dataDir;
+  }
+
+  get kv(): KvStore {
+    if (this.store === undefined || this.store.closed) {
+      this.store = KvStore.open(storeFileOf(this.spec.dataDir), {
+        encryptionKey: this.spec.encryptionKey,
+      });
+    }
+    return this.store;
+  }
+
+  get files(): FileArea {
+    this.area ??= new FileArea(filesDirOf(this.spec.dataDir));
+    return this.area;
+  }
+
+  /** A redeploy may move the store or change its key: the open handle is dropped if so. */
+  update(spec: StoreSpec): void {
+    if (spec.dataDir !== this.spec.dataDir || spec.encryptionKey !== this.spec.encryptionKey) {
+      this.close();
+      this.area = undefined;
+    }
+    this.spec = spec;
+  }
+
+  /** Closes the SQLite handle (idempotent); the next use reopens it. */
+  close(): void {
+    const store = this.store;
+    this.store = undefined;
+    store?.close();
+  }
+}
