@@ -16,6 +16,17 @@ export function buildProgram(io: CliIo): Command {
   registerServeCommand(program, io);
   registerPackCommand(program, io);
   registerMimCommand(program, io);
+  program.showSuggestionAfterError().addHelpText(
+    'after',
+    `
+Without a command, mimoe starts a node: \`mimoe [serve] --work-dir DIR ...\`.
+The node's flags (--work-dir, --api-key-file, --api-port, --host, ...): mimoe serve --help
+
+Examples:
+  $ mimoe --work-dir ./work                        start a node on 127.0.0.1:8083
+  $ mimoe pack build/index.js --name hello-v1      make an image tar without Docker
+  $ mimoe mim backup api-hello nightly.tar         back up a mim's DataStore`,
+  );
   return program;
 }
 
