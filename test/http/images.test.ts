@@ -4,15 +4,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { TestNode } from '../helpers/node-process.js';
 import { fixtureImage } from '../helpers/fixtures.js';
-
-interface ImageView {
-  id: string;
-  name: string;
-  digest: string;
-  repoTags: string[];
-  created: number;
-  size: number;
-}
+import type { ImageView } from '../../src/images/image.js';
 
 describe('MCM images', () => {
   let node: TestNode;

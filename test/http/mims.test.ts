@@ -2,18 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestNode } from '../helpers/node-process.js';
 import { fixtureImage } from '../helpers/fixtures.js';
-
-interface MimView {
-  id: string;
-  name: string;
-  image: string;
-  imageId: string;
-  clientId: string;
-  created: number;
-  state: string;
-  status: string;
-  env: Record<string, string>;
-}
+import type { MimView } from '../../src/mims/mim.js';
 
 describe('MCM mims and routing to them', () => {
   let node: TestNode;
