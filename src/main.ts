@@ -67,6 +67,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
 
   const supervisor = new Supervisor({
     processes: config.sandboxProcesses,
+    mimConcurrency: config.mimConcurrency,
+    mimQueueLength: config.mimQueueLength,
     crashLimit: config.crashLimit,
     crashWindowMs: config.crashWindowMs,
     shutdownGraceMs: config.shutdownGraceMs,

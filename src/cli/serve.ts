@@ -15,6 +15,8 @@ interface ServeFlags {
   host?: string;
   maxImageMb?: number;
   mimMemoryMb?: number;
+  mimConcurrency?: number;
+  mimQueue?: number;
   sandboxProcesses?: number;
   logLevel?: string;
   logFormat?: 'text' | 'json';
@@ -41,6 +43,16 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--host <address>', 'address to bind; 0.0.0.0 serves the LAN (default: 127.0.0.1)')
     .option('--max-image-mb <mib>', 'largest image upload accepted, in MiB (default: 64)', integer)
     .option('--mim-memory-mb <mib>', 'heap limit of each mim, in MiB (default: 128)', integer)
+    .option(
+      '--mim-concurrency <n>',
+      'requests of one mim running at once; more wait in its queue (default: 8)',
+      integer,
+    )
+    .option(
+      '--mim-queue <n>',
+      'requests of one mim waiting for a turn; past it 503 ERR_MIM_BUSY (default: 1000)',
+      integer,
+    )
     .option(
       '--sandbox-processes <n>',
       'sandbox processes hosting mims (default: one per core, at least 2)',
@@ -99,6 +111,8 @@ Examples:
           ...(flags.host === undefined ? {} : { host: flags.host }),
           ...(flags.maxImageMb === undefined ? {} : { maxImageBytes: flags.maxImageMb * 1024 * 1024 }),
           ...(flags.mimMemoryMb === undefined ? {} : { mimMemoryMb: flags.mimMemoryMb }),
+          ...(flags.mimConcurrency === undefined ? {} : { mimConcurrency: flags.mimConcurrency }),
+          ...(flags.mimQueue === undefined ? {} : { mimQueueLength: flags.mimQueue }),
           ...(flags.sandboxProcesses === undefined ? {} : { sandboxProcesses: flags.sandboxProcesses }),
           ...(flags.logLevel === undefined ? {} : { logLevel: flags.logLevel }),
           ...(flags.logFormat === undefined ? {} : { logFormat: flags.logFormat }),

@@ -18,6 +18,8 @@ export interface NodeConfig {
   readonly maxJsonBodyBytes: number;
   readonly maxMimBodyBytes: number;
   readonly mimMemoryMb: number;
+  readonly mimConcurrency: number;
+  readonly mimQueueLength: number;
   readonly sandboxProcesses: number;
   readonly crashLimit: number;
   readonly crashWindowMs: number;
@@ -40,6 +42,8 @@ const KNOWN_KEYS = new Set<string>([
   'maxJsonBodyBytes',
   'maxMimBodyBytes',
   'mimMemoryMb',
+  'mimConcurrency',
+  'mimQueueLength',
   'sandboxProcesses',
   'crashLimit',
   'crashWindowMs',
@@ -91,6 +95,8 @@ export function resolveConfig(options: NodeOptions = {}): NodeConfig {
     ),
     maxMimBodyBytes: int('maxMimBodyBytes', options.maxMimBodyBytes, DEFAULTS.maxMimBodyBytes, 1024, 2 ** 31),
     mimMemoryMb: int('mimMemoryMb', options.mimMemoryMb, DEFAULTS.mimMemoryMb, 8, 16_384),
+    mimConcurrency: int('mimConcurrency', options.mimConcurrency, DEFAULTS.mimConcurrency, 1, 10_000),
+    mimQueueLength: int('mimQueueLength', options.mimQueueLength, DEFAULTS.mimQueueLength, 0, 1_000_000),
     sandboxProcesses: int('sandboxProcesses', options.sandboxProcesses, DEFAULTS.sandboxProcesses, 1, 256),
     crashLimit: int('crashLimit', options.crashLimit, DEFAULTS.crashLimit, 1, 1000),
     crashWindowMs: int('crashWindowMs', options.crashWindowMs, DEFAULTS.crashWindowMs, 1000, 86_400_000),

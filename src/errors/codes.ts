@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   },
   ERR_MIM_TIMEOUT: { status: 504, summary: 'The mim did not finish within MCM.MAX_EXECUTION_TIME_SEC' },
   ERR_MIM_MEMORY: { status: 503, summary: 'The mim exceeded its memory limit and was restarted' },
+  ERR_MIM_BUSY: { status: 503, summary: "The mim's request queue is full; retry later" },
   ERR_SANDBOX_CRASHED: { status: 503, summary: 'The sandbox process serving the request crashed' },
   ERR_MIM_STOPPED: { status: 503, summary: 'The mim was stopped after crashing its sandbox repeatedly' },
   ERR_BACKUP_INVALID: { status: 400, summary: 'Corrupt, truncated or foreign DataStore backup file' },

@@ -28,7 +28,15 @@ export type ToSandbox =
       readonly body: Uint8Array;
       /** What is left of the mim's execution time when the request leaves the supervisor. */
       readonly timeoutMs: number;
-    };
+    }
+  /**
+   * Back-pressure on one request's body: the client is behind, so the sandbox stops producing
+   * (no more timer turns for the mim, no more file reads) until `resume`.
+   */
+  | { readonly t: 'pause'; readonly id: number }
+  | { readonly t: 'resume'; readonly id: number }
+  /** The request is over for the client (it went away, or its response was cut): stop it. */
+  | { readonly t: 'cancel'; readonly id: number };
 
 /** Sandbox → supervisor. */
 export type FromSandbox =
@@ -84,7 +92,7 @@ export function isFromSandbox(message: unknown): message is FromSandbox {
   );
 }
 
-const TO_SANDBOX_TYPES = new Set(['load', 'unload', 'close-store', 'request']);
+const TO_SANDBOX_TYPES = new Set(['load', 'unload', 'close-store', 'request', 'pause', 'resume', 'cancel']);
 
 export function isToSandbox(message: unknown): message is ToSandbox {
   return (

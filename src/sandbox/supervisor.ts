@@ -4,6 +4,12 @@
  * V8 aborts a whole process on some inputs whatever an isolate's memory limit, so a dead sandbox
  * costs only the requests it was serving, is restarted with its mims, and a mim that keeps
  * crashing it is stopped instead of restarted in a loop.
+ *
+ * Load: each mim runs at most `mimConcurrency` requests at once (each holds a fresh context in the
+ * mim's isolate, so an unbounded burst would exceed its heap limit); more wait in a FIFO queue of
+ * `mimQueueLength`, their deadlines running, and past it the answer is ERR_MIM_BUSY.
+ * Output: a chunk the client is not taking (ResponseSink.write false) pauses the request in its
+ * sandbox until the sink drains; a client that goes away cancels it.
  */
 import { DEFAULTS } from '../config/defaults.js';
 import { MimoeError, type ErrorCode } from '../errors/index.js';
@@ -25,6 +31,10 @@ export interface SupervisorOptions {
   onMimStopped?: (mimId: string, reason: string) => void;
   /** How long close() lets in-flight requests finish. */
   shutdownGraceMs?: number;
+  /** Requests of one mim running at once (default DEFAULTS.mimConcurrency). */
+  mimConcurrency?: number;
+  /** Requests of one mim waiting for a turn (default DEFAULTS.mimQueueLength). */
+  mimQueueLength?: number;
 }
 
 export interface SupervisorStats {
@@ -34,6 +44,8 @@ export interface SupervisorStats {
   restarts: number;
   /** Requests dispatched and not yet answered. */
   inFlight: number;
+  /** Of those, requests waiting in a mim's queue for a turn. */
+  queued: number;
   [name: string]: number;
 }
 
@@ -69,6 +81,12 @@ interface MimEntry {
   paused: number;
   /** Requests that arrived during a pause, sent when it ends. */
   held: Pending[];
+  /** Requests admitted (sent, held or waiting for a restart) and not yet over. */
+  running: number;
+  /** Requests waiting for a turn, oldest first. */
+  waiting: Pending[];
+  /** pump() is running (it may be re-entered through complete()). */
+  pumping: boolean;
 }
 
 interface Pending {
@@ -81,6 +99,12 @@ interface Pending {
   readonly timeoutMs: number;
   timer: NodeJS.Timeout | undefined;
   sent: boolean;
+  /** The mim whose turn this request holds (counted in its `running`). */
+  admittedBy: MimEntry | undefined;
+  /** The mim whose queue this request waits in. */
+  queuedIn: MimEntry | undefined;
+  /** The sandbox was told to pause this request's output. */
+  outputPaused: boolean;
 }
 
 /** A sandbox's acknowledgement awaited (`unloaded`, `store-closed`); its exit counts as one. */
@@ -105,8 +129,15 @@ export class Supervisor {
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private onIdle: (() => void) | undefined;
+  private readonly concurrency: number;
+  private readonly queueLength: number;
 
   constructor(private readonly opts: SupervisorOptions) {
+    this.concurrency = opts.mimConcurrency ?? DEFAULTS.mimConcurrency;
+    this.queueLength = opts.mimQueueLength ?? DEFAULTS.mimQueueLength;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+      throw new MimoeError('ERR_INTERNAL', `mim concurrency must be at least 1, got ${this.concurrency}`);
+    }
     if (!Number.isInteger(opts.processes) || opts.processes < 1) {
       throw new MimoeError(
         'ERR_INTERNAL',
@@ -133,6 +164,9 @@ export class Supervisor {
         crashes: new CrashWindow(this.opts.crashLimit, this.opts.crashWindowMs),
         paused: 0,
         held: [],
+        running: 0,
+        waiting: [],
+        pumping: false,
       };
       this.mims.set(spec.mimId, entry);
     }
@@ -152,9 +186,10 @@ export class Supervisor {
     const entry = this.mims.get(mimId);
     if (entry === undefined) return;
     this.mims.delete(mimId);
-    const held = entry.held;
+    const dropped = [...entry.held, ...entry.waiting];
     entry.held = [];
-    for (const pending of held) this.complete(pending, 'ERR_MIM_NOT_FOUND', `mim ${mimId} was removed`);
+    entry.waiting = [];
+    for (const pending of dropped) this.complete(pending, 'ERR_MIM_NOT_FOUND', `mim ${mimId} was removed`);
     const slot = entry.slot;
     if (slot === undefined) return;
     slot.mims.delete(mimId);
@@ -187,12 +222,75 @@ export class Supervisor {
       timeoutMs: entry.spec.timeoutMs,
       timer: undefined,
       sent: false,
+      admittedBy: undefined,
+      queuedIn: undefined,
+      outputPaused: false,
     };
+    if (entry.running >= this.concurrency && entry.waiting.length >= this.queueLength) {
+      return safeFail(
+        sink,
+        'ERR_MIM_BUSY',
+        `mim ${mimId} has ${entry.waiting.length} requests waiting already; retry later`,
+        this.opts.logger,
+      );
+    }
+    // The deadline runs from here: time spent queued counts against the mim's execution time.
     pending.timer = setTimeout(() => this.backstop(pending), pending.timeoutMs + BACKSTOP_MS);
     this.pending.set(pending.id, pending);
+    sink.onAbort?.(() => this.abandon(pending));
+    if (!this.pending.has(pending.id)) return;
+    if (entry.running < this.concurrency) this.admit(entry, pending);
+    else {
+      pending.queuedIn = entry;
+      entry.waiting.push(pending);
+    }
+  }
+
+  /** Gives the request one of its mim's turns and sends it on its way. */
+  private admit(entry: MimEntry, pending: Pending): void {
+    entry.running++;
+    pending.admittedBy = entry;
     if (entry.paused > 0) entry.held.push(pending);
-    else if (entry.slot.up) this.send(pending);
-    else entry.slot.queue.push(pending);
+    else if (pending.slot.up) this.send(pending);
+    else pending.slot.queue.push(pending);
+  }
+
+  /** Admits waiting requests while the mim has turns free (oldest first). */
+  private pump(entry: MimEntry): void {
+    if (entry.pumping) return;
+    entry.pumping = true;
+    try {
+      while (entry.running < this.concurrency && entry.waiting.length > 0) {
+        const next = entry.waiting.shift() as Pending;
+        next.queuedIn = undefined;
+        if (this.pending.has(next.id)) this.admit(entry, next);
+      }
+    } finally {
+      entry.pumping = false;
+    }
+  }
+
+  /** The client went away or the sink cut the response: stop the request wherever it is. */
+  private abandon(pending: Pending): void {
+    if (!this.pending.has(pending.id)) return;
+    if (pending.sent) pending.slot.process?.send({ t: 'cancel', id: pending.id });
+    this.complete(pending);
+  }
+
+  /** The client is behind: pause the request's output in its sandbox until the sink drains. */
+  private holdOutput(pending: Pending): void {
+    const { sink } = pending;
+    if (pending.outputPaused || sink.onDrain === undefined || !pending.sent) return;
+    pending.outputPaused = true;
+    const process = pending.slot.process;
+    process?.send({ t: 'pause', id: pending.id });
+    sink.onDrain(() => {
+      if (!pending.outputPaused) return;
+      pending.outputPaused = false;
+      // A restarted process does not know the id; it ignores the message.
+      if (this.pending.has(pending.id) && pending.slot.process === process)
+        process?.send({ t: 'resume', id: pending.id });
+    });
   }
 
   /**
@@ -245,6 +343,7 @@ export class Supervisor {
       processes: this.slots.filter((s) => s.up).length,
       restarts: this.restarts,
       inFlight: this.pending.size,
+      queued: [...this.mims.values()].reduce((n, entry) => n + entry.waiting.length, 0),
     };
   }
 
@@ -392,7 +491,9 @@ export class Supervisor {
       case 'head':
         return guard(this.opts.logger, () => sink.head(message.status, message.headers));
       case 'chunk':
-        return guard(this.opts.logger, () => sink.write(asBuffer(message.data)));
+        return guard(this.opts.logger, () => {
+          if (!sink.write(asBuffer(message.data))) this.holdOutput(pending);
+        });
       case 'end':
         guard(this.opts.logger, () => sink.end());
         return this.complete(pending);
@@ -406,6 +507,18 @@ export class Supervisor {
     if (!this.pending.delete(pending.id)) return;
     clearTimeout(pending.timer);
     if (code !== undefined) safeFail(pending.sink, code, message ?? code, this.opts.logger);
+    const queue = pending.queuedIn;
+    if (queue !== undefined) {
+      pending.queuedIn = undefined;
+      const at = queue.waiting.indexOf(pending);
+      if (at !== -1) queue.waiting.splice(at, 1);
+    }
+    const owner = pending.admittedBy;
+    if (owner !== undefined) {
+      pending.admittedBy = undefined;
+      owner.running--;
+      this.pump(owner);
+    }
     if (pending.sent && this.drainWaiters.length > 0) this.wakeDrainWaiters(pending.mimId);
     if (this.pending.size === 0) this.onIdle?.();
   }
@@ -526,6 +639,11 @@ export class Supervisor {
   }
 
   private async closeAll(): Promise<void> {
+    for (const entry of this.mims.values()) {
+      const waiting = entry.waiting;
+      entry.waiting = [];
+      for (const pending of waiting) this.complete(pending, 'ERR_SHUTTING_DOWN', 'the node is shutting down');
+    }
     for (const slot of this.slots) {
       clearTimeout(slot.restartTimer);
       const queue = slot.queue;

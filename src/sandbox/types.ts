@@ -47,8 +47,19 @@ export interface MimRequest {
 /** Where a mim's response goes. Exactly one of: head (write*) end, or fail. */
 export interface ResponseSink {
   head(status: number, headers: Record<string, string | string[]>): void;
-  write(chunk: Buffer): void;
+  /**
+   * Returns false when the client is behind (its output is buffered past a high-water mark): the
+   * sender should hold further chunks until the `onDrain` callback.
+   */
+  write(chunk: Buffer): boolean;
   end(): void;
+  /** Calls back once, when the output buffered so far was taken by the client. */
+  onDrain?(callback: () => void): void;
+  /**
+   * Calls back once if the response is abandoned before its end: the client went away, or the
+   * sink cut it. The sender stops producing; nothing more is written to the sink.
+   */
+  onAbort?(callback: () => void): void;
   /**
    * The request failed. Before head: answer with this error. After head: the body is cut short
    * and the connection is closed.

@@ -138,10 +138,14 @@ export function request(
           result.headers = headers;
         },
         write(chunk) {
-          if (state !== 'head') return violation('write without head');
+          if (state !== 'head') {
+            violation('write without head');
+            return true;
+          }
           assert.ok(Buffer.isBuffer(chunk), 'chunks are Buffers');
           result.chunks.push(chunk);
           result.chunkTimes.push(performance.now() - started);
+          return true;
         },
         end() {
           if (state !== 'head') return violation('end without head');

@@ -4,6 +4,16 @@ import { MimoeError } from '../../errors/index.js';
 import type { ResponseSink } from '../../sandbox/types.js';
 import { errorBody, toHttpError } from '../errors.js';
 
+/**
+ * Most bytes a response may hold buffered for its client before it is cut. The supervisor pauses
+ * a mim as soon as its client is behind (write returns false), so only a response whose producer
+ * ignores that (or one sent whole: at most a mim's burst, 16 MiB, see guest/response.ts) gets near.
+ */
+export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
+/** Status logged for a request whose client went away before the answer (nginx's convention). */
+const CLIENT_CLOSED = 499;
+
 /** Headers the node sets itself or that would corrupt the framing of the response. */
 const HOP_BY_HOP = new Set(['connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'content-length']);
 
@@ -14,13 +24,49 @@ const HOP_BY_HOP = new Set(['connection', 'transfer-encoding', 'keep-alive', 'up
 export class HttpResponseSink implements ResponseSink {
   private started = false;
   private done = false;
+  private aborted = false;
+  private abortListener: (() => void) | undefined;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly requestId: string,
     private readonly log: FastifyBaseLogger,
     private readonly onFinish: (status: number) => void,
-  ) {}
+  ) {
+    // 'close' before the end: the client went away. The mim's request is stopped, not finished
+    // for nobody (a queued one gives up its place).
+    res.once('close', () => {
+      if (this.done) return;
+      this.done = true;
+      this.log.info('the client closed the connection before the mim answered');
+      this.onFinish(CLIENT_CLOSED);
+      this.abort();
+    });
+  }
+
+  onAbort(callback: () => void): void {
+    if (this.aborted) callback();
+    else this.abortListener = callback;
+  }
+
+  onDrain(callback: () => void): void {
+    if (this.done) return callback();
+    const fire = (): void => {
+      this.res.off('drain', fire);
+      this.res.off('close', fire);
+      callback();
+    };
+    this.res.on('drain', fire);
+    this.res.on('close', fire);
+  }
+
+  private abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.abortListener;
+    this.abortListener = undefined;
+    listener?.();
+  }
 
   head(status: number, headers: Record<string, string | string[]>): void {
     if (this.started || this.done) return;
@@ -42,9 +88,22 @@ export class HttpResponseSink implements ResponseSink {
     this.res.setHeader('x-request-id', this.requestId);
   }
 
-  write(chunk: Buffer): void {
-    if (!this.started || this.done) return;
-    this.res.write(chunk);
+  write(chunk: Buffer): boolean {
+    if (!this.started || this.done) return true;
+    const ok = this.res.write(chunk);
+    if (this.res.writableLength > MAX_BUFFERED_BYTES) {
+      // The client takes nothing and the producer goes on: cut the response, stop the mim.
+      this.done = true;
+      this.log.warn(
+        { bufferedBytes: this.res.writableLength },
+        'mim response cut: the client is not reading it',
+      );
+      this.res.destroy();
+      this.onFinish(this.res.statusCode);
+      this.abort();
+      return true;
+    }
+    return ok;
   }
 
   end(): void {

@@ -55,6 +55,9 @@ g['clearImmediate'] = timerGlobals.clearImmediate;
 g['global'] = globalThis;
 g['console'] = createConsole((level, message) => outbox.send('log', level, message));
 g['Buffer'] = Buffer;
+// WASM mims are not supported, and a WebAssembly.Memory lives outside the isolate's heap limit
+// (3 × 1 GiB went through a 128 MiB isolate). A plain global: nothing else leads back to it.
+delete g['WebAssembly'];
 
 function describe(err: unknown): string {
   try {
@@ -113,6 +116,7 @@ export function entry(
   if (finished) return -1;
   outbox.inEntry = true;
   wakeAskedFor = Infinity;
+  response?.newTurn();
   try {
     if (op === 'start' && emit !== undefined && payload !== undefined && host !== undefined)
       start(emit, payload, host);

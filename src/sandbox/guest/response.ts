@@ -9,6 +9,12 @@ import { bytesOf, isBinary, utf8Decode } from './text.js';
 
 /** Body pieces are sent together at the end of each entry call, or sooner past this many bytes. */
 const COALESCE_BYTES = 64 * 1024;
+/**
+ * Most body bytes (characters, for strings) a request may write in one turn, i.e. without
+ * yielding to the node: the bytes of one turn are all in flight at once, so a synchronous write
+ * loop is cut here rather than ballooning the sandbox. The node paces the turns to the client.
+ */
+export const TURN_OUTPUT_LIMIT = 16 * 1024 * 1024;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FORBIDDEN_VALUE_CHARS = /[\r\n\0]/;
 
@@ -27,6 +33,8 @@ export interface ResponseControl {
   readonly ended: () => boolean;
   /** Sends body pieces held back while inside an entry call. */
   readonly flush: () => void;
+  /** The host called in: a new turn, with a fresh output allowance. */
+  readonly newTurn: () => void;
 }
 
 /**
@@ -107,6 +115,19 @@ export function createResponse(
   let ended = false;
   let pending: GuestChunk[] = [];
   let pendingBytes = 0;
+  let turnBytes = 0;
+
+  /** Counts a body piece against the turn's allowance; past it the write is refused. */
+  const allow = (method: string, piece: GuestChunk | undefined): void => {
+    if (piece === undefined) return;
+    turnBytes += chunkLength(piece);
+    if (turnBytes <= TURN_OUTPUT_LIMIT) return;
+    const err = new Error(
+      `${method}: more than ${TURN_OUTPUT_LIMIT / 1024 / 1024} MiB written without yielding; ` +
+        'write large bodies in parts from timers (setImmediate) or use res.writeMimeFile',
+    );
+    throw Object.assign(err, { code: 'ERR_MIM_OUTPUT_LIMIT' });
+  };
 
   const flush = (): void => {
     if (pending.length === 0) return;
@@ -137,6 +158,7 @@ export function createResponse(
     write(chunk?: unknown): boolean {
       if (ended) return false;
       const piece = toChunk(chunk);
+      allow('res.write', piece);
       if (!headSent) sendHead();
       if (piece !== undefined && chunkLength(piece) > 0) {
         pending.push(piece);
@@ -149,6 +171,7 @@ export function createResponse(
     end(body?: unknown): GuestResponse {
       if (ended) return res;
       const piece = toChunk(body);
+      allow('res.end', piece);
       if (!headSent) {
         const status = validStatus(res.statusCode);
         if (headers['content-type'] === undefined && looksLikeJson(piece))
@@ -188,5 +211,12 @@ export function createResponse(
       onEnd();
     },
   };
-  return { res, ended: () => ended, flush };
+  return {
+    res,
+    ended: () => ended,
+    flush,
+    newTurn: () => {
+      turnBytes = 0;
+    },
+  };
 }

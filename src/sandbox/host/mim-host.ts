@@ -13,6 +13,7 @@ import ivm from 'isolated-vm';
 import type { MimSpec } from '../types.js';
 import { prepareContext, releasePrepared, type MimInstance, type Preparation } from './context-prep.js';
 import type { MimStore } from './mim-store.js';
+import type { OutputFlow } from './output-flow.js';
 import { RequestRunner, type RunnerOutput, type RunnerRequest } from './request-runner.js';
 
 /** How long a prepared context waits for a request before it is released. */
@@ -55,10 +56,11 @@ export class MimHost {
     });
   }
 
-  handle(request: RunnerRequest, out: RunnerOutput): void {
-    const task = this.run(request, out);
+  handle(request: RunnerRequest, out: RunnerOutput, flow: OutputFlow): Promise<void> {
+    const task = this.run(request, out, flow);
     this.running.add(task);
     void task.finally(() => this.running.delete(task));
+    return task;
   }
 
   /**
@@ -73,18 +75,19 @@ export class MimHost {
     if (loaded?.ok === true && !loaded.instance.isolate.isDisposed) loaded.instance.isolate.dispose();
   }
 
-  private async run(request: RunnerRequest, out: RunnerOutput): Promise<void> {
+  private async run(request: RunnerRequest, out: RunnerOutput, flow: OutputFlow): Promise<void> {
     if (this.retired) {
       out.fail('ERR_MIM_NOT_FOUND', 'the mim was removed from this node');
       return;
     }
     const loaded = await this.instance();
+    if (flow.isCancelled) return;
     if (!loaded.ok) {
       out.fail('ERR_MIM_INVALID_BUNDLE', `the mim bundle cannot be loaded: ${loaded.reason}`);
       return;
     }
     const { instance } = loaded;
-    await new RequestRunner(this.spec, request, out, this.store).run(
+    await new RequestRunner(this.spec, request, out, this.store, flow).run(
       instance.isolate,
       this.takePreparation(instance),
     );

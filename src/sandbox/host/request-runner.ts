@@ -23,6 +23,7 @@ import {
 import { toBytes, toHeaders, toLogLevel, toStatus, toText } from './guest-events.js';
 import { createHostCall } from './host-calls.js';
 import type { MimStore } from './mim-store.js';
+import type { OutputFlow } from './output-flow.js';
 
 export interface RunnerRequest {
   readonly method: string;
@@ -75,6 +76,8 @@ export class RequestRunner {
     private readonly request: RunnerRequest,
     private readonly out: RunnerOutput,
     private readonly store: MimStore,
+    /** The supervisor's pause/resume/cancel of this request: no timer turn runs while paused. */
+    private readonly flow: OutputFlow,
   ) {}
 
   /**
@@ -97,6 +100,12 @@ export class RequestRunner {
         killIsolate(isolate);
       }, KILL_GRACE_MS);
     }, this.request.timeoutMs);
+    const offFlow = this.flow.onChange(() => {
+      // Cancelled: the supervisor has answered for the request already; just stop it.
+      if (this.flow.isCancelled) this.finish();
+      else if (!this.flow.isPaused) this.arm();
+      else this.hold();
+    });
     let prepared: PreparedContext | undefined;
     try {
       const prep = await preparation;
@@ -107,7 +116,9 @@ export class RequestRunner {
       const emit = new ivm.Callback((...event: unknown[]) => this.onEvent(event), { ignored: true });
       const payload = new ivm.ExternalCopy(this.payload()).copyInto({ release: true });
       // Synchronous: the isolate's thread waits while this process answers (KvStore is synchronous).
-      const host = new ivm.Callback(createHostCall(this.store, this.request, () => this.timedOut));
+      const host = new ivm.Callback(
+        createHostCall(this.store, this.request, () => this.timedOut || this.flow.isCancelled),
+      );
       let next = await this.call(entry, ['start', emit, payload, host]);
       while (!this.done) {
         await this.waitFor(next);
@@ -119,6 +130,7 @@ export class RequestRunner {
     } finally {
       clearTimeout(deadlineTimer);
       clearTimeout(killTimer);
+      offFlow();
       this.done = true;
       this.disarm();
       if (prepared !== undefined) releasePrepared(prepared);
@@ -172,13 +184,23 @@ export class RequestRunner {
 
   private arm(): void {
     const waiter = this.waiter;
-    if (waiter === undefined || waiter.at === Infinity) return;
+    // Paused by the supervisor (the client is behind): the next turn waits for `resume`.
+    if (waiter === undefined || waiter.at === Infinity || waiter.timer !== undefined || this.flow.isPaused)
+      return;
     const wake = (): void => {
       this.waiter = undefined;
       waiter.resolve();
     };
     const delay = waiter.at - Date.now();
     waiter.timer = delay <= 0 ? setImmediate(wake) : setTimeout(wake, delay);
+  }
+
+  /** Takes back the armed wake-up (the supervisor paused the request's output). */
+  private hold(): void {
+    const waiter = this.waiter;
+    if (waiter === undefined) return;
+    clearTimer(waiter.timer);
+    waiter.timer = undefined;
   }
 
   private disarm(): void {
@@ -196,6 +218,7 @@ export class RequestRunner {
       this.wakeAt = Math.min(this.wakeAt, at);
     } else if (at < waiter.at) {
       clearTimer(waiter.timer);
+      waiter.timer = undefined;
       waiter.at = at;
       this.arm();
     }

@@ -15,6 +15,7 @@ import type { GuestLogLevel } from '../abi.js';
 import { LogLimiter } from './log-limiter.js';
 import { MimHost, type MimHostDeps } from './mim-host.js';
 import { MimStore } from './mim-store.js';
+import { OutputFlow } from './output-flow.js';
 import type { RunnerOutput } from './request-runner.js';
 import { readRuntimeSource } from './runtime-source.js';
 
@@ -53,6 +54,8 @@ export async function runSandbox(): Promise<void> {
   const limiters = new Map<string, LogLimiter>();
   /** Each mim's DataStore handle, kept across redeploys of the mim (its store does not change). */
   const stores = new Map<string, MimStore>();
+  /** The output flow of each request running here, by request id (pause/resume/cancel). */
+  const flows = new Map<number, OutputFlow>();
 
   const log = (mimId: string, level: GuestLogLevel, message: string): void => {
     let limiter = limiters.get(mimId);
@@ -66,15 +69,22 @@ export async function runSandbox(): Promise<void> {
     if (pass) post({ t: 'log', mimId, level, message });
   };
 
-  const sendBody = (id: number, data: Buffer): void => {
+  /** Body bytes as chunk messages; the flow counts them until the channel has taken them. */
+  const sendBody = (id: number, flow: OutputFlow, data: Buffer): void => {
     for (let offset = 0; offset < data.byteLength; offset += IPC_CHUNK_BYTES) {
-      post({ t: 'chunk', id, data: data.subarray(offset, offset + IPC_CHUNK_BYTES) });
+      const piece = data.subarray(offset, offset + IPC_CHUNK_BYTES);
+      if (!process.connected || process.send === undefined) return;
+      flow.posted(piece.byteLength);
+      process.send({ t: 'chunk', id, data: piece } satisfies FromSandbox, undefined, undefined, () =>
+        flow.delivered(piece.byteLength),
+      );
     }
   };
 
   /** res.writeMimeFile: the file's bytes as chunk messages, read as the channel takes them. */
   const streamFile = async (
     id: number,
+    flow: OutputFlow,
     store: MimStore,
     status: number | undefined,
     headers: ResponseHeaders | undefined,
@@ -89,13 +99,15 @@ export async function runSandbox(): Promise<void> {
           headSent = true;
         }
         for await (const chunk of stream as AsyncIterable<Buffer>) {
-          if (!process.connected) break;
+          // A slow client pauses the stream here: the file is read no faster than it is taken.
+          await flow.ready();
+          if (!process.connected || flow.isCancelled) break;
           await postAndWait({ t: 'chunk', id, data: chunk });
         }
       } finally {
         stream.destroy();
       }
-      post({ t: 'end', id });
+      if (!flow.isCancelled) post({ t: 'end', id });
     } catch (err) {
       // Before the head this is a clean error answer; after it the supervisor cuts the body short.
       const code: ErrorCode =
@@ -118,20 +130,20 @@ export async function runSandbox(): Promise<void> {
     return store;
   };
 
-  const outputFor = (id: number, mimId: string, store: MimStore): RunnerOutput => ({
+  const outputFor = (id: number, mimId: string, store: MimStore, flow: OutputFlow): RunnerOutput => ({
     respond(status: number, headers: ResponseHeaders, body: Buffer | undefined) {
       if (body === undefined || body.byteLength <= IPC_CHUNK_BYTES) {
         post({ t: 'respond', id, status, headers, body: body ?? null });
       } else {
         post({ t: 'head', id, status, headers });
-        sendBody(id, body);
+        sendBody(id, flow, body);
         post({ t: 'end', id });
       }
     },
     head: (status, headers) => post({ t: 'head', id, status, headers }),
-    chunk: (data) => sendBody(id, data),
+    chunk: (data) => sendBody(id, flow, data),
     end: () => post({ t: 'end', id }),
-    file: (status, headers, file) => streamFile(id, store, status, headers, file),
+    file: (status, headers, file) => streamFile(id, flow, store, status, headers, file),
     fail: (code: ErrorCode, message: string) => post({ t: 'fail', id, code, message }),
     log: (level, message) => log(mimId, level, message),
   });
@@ -147,7 +159,11 @@ export async function runSandbox(): Promise<void> {
       });
       return;
     }
-    host.handle(message, outputFor(message.id, message.mimId, storeOf(host.spec)));
+    const flow = new OutputFlow();
+    flows.set(message.id, flow);
+    void host
+      .handle(message, outputFor(message.id, message.mimId, storeOf(host.spec), flow), flow)
+      .finally(() => flows.delete(message.id));
   };
 
   const closeStore = (mimId: string): void => {
@@ -191,6 +207,15 @@ export async function runSandbox(): Promise<void> {
         return;
       case 'request':
         onRequest(message);
+        return;
+      case 'pause':
+        flows.get(message.id)?.pause();
+        return;
+      case 'resume':
+        flows.get(message.id)?.resume();
+        return;
+      case 'cancel':
+        flows.get(message.id)?.cancel();
         return;
     }
   };
