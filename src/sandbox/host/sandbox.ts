@@ -227,7 +227,9 @@ export async function runSandbox(): Promise<void> {
   process.on('disconnect', () => {
     // Close the stores first: SQLite checkpoints the WAL and removes it on a clean close.
     for (const mimId of stores.keys()) closeStore(mimId);
-    process.exit(0);
+    // Then go at once. process.exit() would wait for isolate threads, and one blocked on a
+    // synchronous host call (a storage call) waits for this very thread: the process would hang.
+    process.kill(process.pid, 'SIGKILL');
   });
   post({ t: 'ready' });
 }
