@@ -19,6 +19,14 @@ import { RequestRunner, type RunnerOutput, type RunnerRequest } from './request-
 /** How long a prepared context waits for a request before it is released. */
 const WARM_IDLE_MS = 30_000;
 
+/**
+ * Share of the heap limit past which a mim's isolate is replaced between requests. V8 frees the
+ * contexts of finished requests late (observed: a hello mim reached its 128 MiB limit every
+ * ~1000 requests), so waiting for the limit would fail the requests in flight with
+ * ERR_MIM_MEMORY. Rotating early costs one compile of runtime and bundle, and fails nothing.
+ */
+const ROTATE_HEAP_FRACTION = 0.5;
+
 interface Warm {
   readonly instance: MimInstance;
   readonly preparation: Promise<Preparation>;
@@ -39,6 +47,9 @@ export interface MimHostDeps {
 export class MimHost {
   private loaded: Promise<Loaded> | undefined;
   private readonly running = new Set<Promise<void>>();
+  /** Requests running on each isolate, so a rotated-out isolate is disposed once it is idle. */
+  private readonly active = new Map<ivm.Isolate, number>();
+  private readonly rotatedOut = new WeakSet<ivm.Isolate>();
   private retired = false;
   private warmContext: Warm | undefined;
 
@@ -87,14 +98,43 @@ export class MimHost {
       return;
     }
     const { instance } = loaded;
-    await new RequestRunner(this.spec, request, out, this.store, flow).run(
-      instance.isolate,
-      this.takePreparation(instance),
-    );
+    const { isolate } = instance;
+    this.active.set(isolate, (this.active.get(isolate) ?? 0) + 1);
+    try {
+      await new RequestRunner(this.spec, request, out, this.store, flow).run(
+        isolate,
+        this.takePreparation(instance),
+      );
+    } finally {
+      const left = (this.active.get(isolate) ?? 1) - 1;
+      if (left > 0) this.active.set(isolate, left);
+      else this.active.delete(isolate);
+      this.rotateIfFull(instance, left);
+    }
+    if (this.rotatedOut.has(isolate)) {
+      this.warm();
+      return;
+    }
     // The next context is prepared once this request is answered: done earlier, it competes for
     // the CPU with the answer (measured slower on 2 cores); done now, it is ready for the next one.
     if (!this.retired && this.warmContext === undefined && !instance.isolate.isDisposed)
       this.prewarm(instance);
+  }
+
+  /**
+   * Replaces the isolate for the next requests when its heap is past ROTATE_HEAP_FRACTION of the
+   * limit; the old one is disposed when its last request ends.
+   */
+  private rotateIfFull(instance: MimInstance, left: number): void {
+    const { isolate } = instance;
+    if (isolate.isDisposed) return;
+    if (!this.rotatedOut.has(isolate)) {
+      const heap = isolate.getHeapStatisticsSync();
+      if (heap.used_heap_size < ROTATE_HEAP_FRACTION * this.spec.memoryMb * 1024 * 1024) return;
+      this.rotatedOut.add(isolate);
+      if (this.warmContext?.instance === instance) this.dropWarm();
+    }
+    if (left === 0) isolate.dispose();
   }
 
   /** The warm context if there is one for this isolate, else a new one. */
@@ -131,8 +171,10 @@ export class MimHost {
     for (;;) {
       const pending = (this.loaded ??= this.load());
       const current = await pending;
-      if (!current.ok || !current.instance.isolate.isDisposed) return current;
-      // The first request to notice the disposed isolate starts a fresh one; the others wait for it.
+      const { isolate } = current.ok ? current.instance : { isolate: undefined };
+      if (isolate === undefined || (!isolate.isDisposed && !this.rotatedOut.has(isolate))) return current;
+      // The first request to notice the disposed (or rotated-out) isolate starts a fresh one; the
+      // others wait for it.
       if (this.loaded === pending) this.loaded = undefined;
     }
   }
