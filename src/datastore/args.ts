@@ -24,9 +24,26 @@ export function nameArg(method: string, what: 'key' | 'tag', value: unknown): st
   return s;
 }
 
-/** Values are always stored as strings (runtime.md §3: `String(value)` on write). */
-export function valueArg(value: unknown): string {
-  return typeof value === 'string' ? value : String(value);
+/**
+ * Largest value a mim may store, in UTF-16 code units. A key/value store is no place for blobs
+ * (the file area is), and an unbounded value would let one mim fill the node's memory and disk.
+ */
+export const MAX_VALUE_LENGTH = 16 * 1024 * 1024;
+
+/**
+ * Values are always stored as strings (runtime.md §3: `String(value)` on write). Unpaired
+ * surrogates are refused as in keys: SQLite would silently store U+FFFD in their place.
+ */
+export function valueArg(method: string, value: unknown): string {
+  const s = typeof value === 'string' ? value : String(value);
+  if (s.length > MAX_VALUE_LENGTH) {
+    throw new TypeError(
+      `${method}: the value is longer than ${MAX_VALUE_LENGTH} characters; store big data as a file`,
+    );
+  }
+  if (LONE_SURROGATE.test(s))
+    throw new TypeError(`${method}: the value contains an unpaired UTF-16 surrogate`);
+  return s;
 }
 
 export function callbackArg<F>(method: string, value: unknown): F {

@@ -42,6 +42,36 @@ export interface RestoreOptions {
 const STAGING_PREFIX = '.mimoe-';
 
 /**
+ * Cleans what an interrupted restore (a crash, a kill -9) left in a mim's DataStore directory:
+ * staging copies are dropped; a live store or file area moved aside but not yet replaced is put
+ * back, and one already replaced is dropped. Run at start, before the mim serves.
+ */
+export function sweepInterrupted(dataDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dataDir);
+  } catch {
+    return;
+  }
+  // A store before its -wal/-shm companions, which move with it.
+  names.sort((a, b) => a.length - b.length);
+  for (const name of names) {
+    if (!name.startsWith(STAGING_PREFIX)) continue;
+    const full = path.join(dataDir, name);
+    const old = /^\.mimoe-old-[^-]+-(.+)$/.exec(name);
+    const live = old?.[1] === undefined ? undefined : path.join(dataDir, old[1]);
+    if (live !== undefined && !fs.existsSync(live) && !/-(wal|shm|journal)$/.test(name)) {
+      fs.renameSync(full, live);
+      for (const suffix of ['-wal', '-shm']) {
+        if (fs.existsSync(full + suffix)) fs.renameSync(full + suffix, live + suffix);
+      }
+      continue;
+    }
+    fs.rmSync(full, { recursive: true, force: true });
+  }
+}
+
+/**
  * Writes a backup of the store in `dbFile` and the file area `fileAreaDir` to `destFile`
  * (replaced atomically if it exists). The store may be in use by another connection or process:
  * its snapshot is one read transaction. The file area is copied just after it, file by file, so

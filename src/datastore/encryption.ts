@@ -19,6 +19,13 @@ export function loadOrCreateDataKey(workDir: string): string {
   const existing = readKeyFile(file);
   if (existing !== undefined) return existing;
 
+  const orphan = encryptedStoreIn(path.join(workDir, 'datastore'));
+  if (orphan !== undefined) {
+    throw new MimoeError(
+      'ERR_DATASTORE_UNREADABLE',
+      `${DATA_KEY_FILE} is missing from ${workDir} but encrypted stores exist (${orphan}); put the key file back instead of letting a new key be made`,
+    );
+  }
   fs.mkdirSync(workDir, { recursive: true });
   const key = crypto.randomBytes(KEY_BYTES).toString('hex');
   // Write a private temp file, then link() it into place: link fails with EEXIST if another process
@@ -45,6 +52,34 @@ export function loadOrCreateDataKey(workDir: string): string {
   }
   fsyncDir(workDir);
   return key;
+}
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** The id of a mim whose store is encrypted (its file does not start with SQLite's header), if any. */
+function encryptedStoreIn(dataRoot: string): string | undefined {
+  let dirs: string[];
+  try {
+    dirs = fs.readdirSync(dataRoot);
+  } catch {
+    return undefined;
+  }
+  for (const dir of dirs) {
+    let fd: number;
+    try {
+      fd = fs.openSync(path.join(dataRoot, dir, 'store.db'), 'r');
+    } catch {
+      continue;
+    }
+    try {
+      const head = Buffer.alloc(SQLITE_HEADER.length);
+      const n = fs.readSync(fd, head, 0, head.length, 0);
+      if (n > 0 && !head.subarray(0, n).equals(SQLITE_HEADER.subarray(0, n))) return dir;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return undefined;
 }
 
 function readKeyFile(file: string): string | undefined {

@@ -24,6 +24,8 @@ import { isInside, symlinkEscape } from './confine.js';
  */
 
 const MAX_PATH_LENGTH = 4096;
+/** saveFile takes its data whole, in memory: 64 MiB of base64 (48 MiB of file) at most. */
+const MAX_SAVE_FILE_BASE64 = 64 * 1024 * 1024;
 const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
 const TEMP_NAME = /^\.mimoe-[0-9a-f]{16}\.tmp$/;
 
@@ -62,6 +64,9 @@ export class FileArea {
   saveFile(fileName: unknown, base64Data: unknown): number {
     if (typeof base64Data !== 'string') {
       throw new TypeError(`saveFile: the data must be a base64 string, got ${describe(base64Data)}`);
+    }
+    if (base64Data.length > MAX_SAVE_FILE_BASE64) {
+      throw new TypeError(`saveFile: the data is larger than ${MAX_SAVE_FILE_BASE64} base64 characters`);
     }
     if (!BASE64.test(base64Data)) throw new TypeError('saveFile: the data is not valid base64');
     return this.writeFile(fileName, Buffer.from(base64Data, 'base64'));

@@ -6,6 +6,7 @@ export { loadOrCreateDataKey, DATA_KEY_FILE } from './encryption.js';
 export {
   backupStore,
   restoreStore,
+  sweepInterrupted,
   resolveBackupPath,
   type BackupOptions,
   type RestoreOptions,

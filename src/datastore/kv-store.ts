@@ -128,7 +128,7 @@ export class KvStore {
 
   setItem(key: unknown, value: unknown): void {
     this.assertOpen();
-    this.st.set.run(nameArg('setItem', 'key', key), valueArg(value));
+    this.st.set.run(nameArg('setItem', 'key', key), valueArg('setItem', value));
     this.writes++;
   }
 
@@ -141,7 +141,7 @@ export class KvStore {
   setItemWithTag(key: unknown, value: unknown, tag: unknown): void {
     this.assertOpen();
     const k = nameArg('setItemWithTag', 'key', key);
-    const v = valueArg(value);
+    const v = valueArg('setItemWithTag', value);
     this.st.setTagged.run(k, v, nameArg('setItemWithTag', 'tag', tag));
     this.writes++;
   }

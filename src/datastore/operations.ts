@@ -63,6 +63,34 @@ export async function runDataStoreAction(
   backupDir: string,
   pause: () => Promise<() => void>,
 ): Promise<DataStoreResult> {
+  try {
+    return await runAction(req, target, backupDir, pause);
+  } catch (err) {
+    throw asPathError(err, req.path);
+  }
+}
+
+/** File system refusals caused by the path the client chose are the client's: ERR_BACKUP_PATH. */
+const PATH_ERRNOS = new Set(['ENOTDIR', 'ENAMETOOLONG', 'EISDIR', 'ELOOP']);
+
+function asPathError(err: unknown, userPath: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (isMimoeError(err) || code === undefined || !PATH_ERRNOS.has(code)) return err;
+  return new MimoeError(
+    'ERR_BACKUP_PATH',
+    `the backup path ${JSON.stringify(userPath.slice(0, 200))} cannot be used (${code})`,
+    {
+      cause: err,
+    },
+  );
+}
+
+async function runAction(
+  req: DataStoreRequest,
+  target: DataStoreTarget,
+  backupDir: string,
+  pause: () => Promise<() => void>,
+): Promise<DataStoreResult> {
   const file = resolveBackupPath(backupDir, req.path);
   const dbFile = storeFileOf(target.dataDir);
   const filesDir = filesDirOf(target.dataDir);

@@ -5,7 +5,12 @@ import { MimoeError } from '../errors/index.js';
 import type { ImageStore } from '../images/store.js';
 import { objectId } from '../images/image.js';
 import type { MimSpec } from '../sandbox/types.js';
-import { runDataStoreAction, type DataStoreRequest, type DataStoreResult } from '../datastore/index.js';
+import {
+  runDataStoreAction,
+  sweepInterrupted,
+  type DataStoreRequest,
+  type DataStoreResult,
+} from '../datastore/index.js';
 import { DEFAULT_CLIENT_ID } from '../auth/client-id.js';
 import {
   ENV_API_ALIAS,
@@ -250,6 +255,7 @@ export class MimRegistry {
     const rows = this.db.prepare('SELECT * FROM mims ORDER BY created, id').all() as MimRow[];
     for (const row of rows) {
       const record = fromRow(row);
+      sweepInterrupted(this.dataDir(record.id));
       this.mounts.claim(record.id, record.clientId, this.mountPaths(record.clientId, record.env));
       this.host.deploy(this.spec(record));
     }

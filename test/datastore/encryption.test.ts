@@ -45,6 +45,18 @@ describe('loadOrCreateDataKey', () => {
     );
   });
 
+  it('refuses to make a new key while encrypted stores exist without one', () => {
+    const key = loadOrCreateDataKey(dir);
+    const store = KvStore.open(path.join(dir, 'datastore', 'api-x', 'store.db'), { encryptionKey: key });
+    store.setItem('k', DISTINCTIVE);
+    store.close();
+    fs.renameSync(path.join(dir, DATA_KEY_FILE), path.join(dir, 'moved-away.key'));
+    assert.throws(() => loadOrCreateDataKey(dir), unreadable(/missing.*encrypted stores exist \(api-x\)/));
+    assert.equal(fs.existsSync(path.join(dir, DATA_KEY_FILE)), false, 'no new key was made');
+    fs.renameSync(path.join(dir, 'moved-away.key'), path.join(dir, DATA_KEY_FILE));
+    assert.equal(loadOrCreateDataKey(dir), key);
+  });
+
   it('creates the work dir if needed, and different nodes get different keys', () => {
     const a = loadOrCreateDataKey(path.join(dir, 'a', 'nested'));
     const b = loadOrCreateDataKey(path.join(dir, 'b'));

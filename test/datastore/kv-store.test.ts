@@ -19,6 +19,17 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+describe('KvStore value limits', () => {
+  it('refuses values over 16 Mi characters and values with unpaired surrogates, with TypeErrors', () => {
+    assertTypeError(() => store.setItem('big', 'x'.repeat(16 * 1024 * 1024 + 1)), /longer than/);
+    assertTypeError(() => store.setItemWithTag('big', 'x'.repeat(16 * 1024 * 1024 + 1), 't'), /longer than/);
+    assertTypeError(() => store.setItem('k', 'a\ud800b'), /surrogate/);
+    assert.equal(store.getItem('big'), null);
+    store.setItem('ok', 'x'.repeat(16 * 1024 * 1024));
+    assert.equal(store.getItem('ok')?.length, 16 * 1024 * 1024);
+  });
+});
+
 describe('KvStore getItem / setItem / removeItem', () => {
   it('returns null for a missing key and the value once set', () => {
     assert.equal(store.getItem('nope'), null);

@@ -83,6 +83,13 @@ describe('DataStore backup and restore over the MCM API', () => {
       }
     }
     assert.equal(fs.existsSync(path.join(path.dirname(backupDir), 'escape.tar')), false);
+    // Paths the file system refuses (under a file, too long) are the client's mistake too.
+    fs.writeFileSync(path.join(backupDir, 'plain.tar'), 'x');
+    for (const p of ['plain.tar/x.tar', 'a'.repeat(300)]) {
+      const r = await call('api-data', { action: 'backup', path: p });
+      assert.equal(r.status, 400, p.slice(0, 40));
+      assert.equal(r.body.error, 'ERR_BACKUP_PATH', p.slice(0, 40));
+    }
   });
 
   it('backs up the store and the file area, and restores them', async () => {

@@ -181,6 +181,12 @@ describe('the file area: saveFile, deleteFile, handleFormRequest, writeMimeFile'
     const missing = await form({ a: 'nosuch' }, body);
     assert.equal(missing.status, 400);
     assert.equal(missing.answer.error?.isTypeError, true);
+    // An action named like an Object.prototype method is not a callback the mim gave.
+    for (const inherited of ['toString', 'hasOwnProperty', 'constructor']) {
+      const res = await form({ a: inherited }, body);
+      assert.equal(res.status, 400, inherited);
+      assert.equal(res.answer.error?.isTypeError, true, inherited);
+    }
     const notForm = await fetch(`${base}/form`, {
       method: 'POST',
       body: 'plain',

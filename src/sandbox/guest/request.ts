@@ -20,6 +20,17 @@ type FormCallback = (a: unknown, b: unknown) => unknown;
 const METHOD = 'handleFormRequest';
 
 function member(options: Record<string, unknown>, name: string): FormCallback | undefined {
+  // Own members only (inherited ones count too for class instances, but never Object.prototype's):
+  // an action named "toString" must find the mim's callback, not a built-in that swallows the value.
+  let holder: object | null = options;
+  while (
+    holder !== null &&
+    holder !== Object.prototype &&
+    !Object.prototype.hasOwnProperty.call(holder, name)
+  ) {
+    holder = Object.getPrototypeOf(holder) as object | null;
+  }
+  if (holder === null || holder === Object.prototype) return undefined;
   const fn = options[name];
   return typeof fn === 'function' ? (fn as FormCallback) : undefined;
 }
