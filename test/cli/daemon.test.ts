@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TestNode, tempDir } from '../helpers/node-process.js';
 import { fixtureImage } from '../helpers/fixtures.js';
+import { alive, childrenOf } from '../helpers/processes.js';
 
 describe('the mimoe daemon', () => {
   it('creates an owner-only key file on first start, logs its path, and reuses it', async () => {
@@ -122,27 +123,9 @@ describe('the mimoe daemon', () => {
     const node = await TestNode.start();
     const pid = node.child.pid;
     assert.ok(pid !== undefined);
-    const children = (): number[] => {
-      const out: number[] = [];
-      for (const entry of fs.readdirSync('/proc')) {
-        if (!/^\d+$/.test(entry)) continue;
-        try {
-          const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-          if (ppid === pid) out.push(Number(entry));
-        } catch {
-          // process gone
-        }
-      }
-      return out;
-    };
-    const kids = children();
+    const kids = childrenOf(pid);
     assert.ok(kids.length >= 2, `expected sandbox processes, saw ${kids.length}`);
     assert.equal(await node.stop(), 0);
-    for (const kid of kids)
-      assert.ok(
-        !fs.existsSync(`/proc/${kid}`) || fs.readFileSync(`/proc/${kid}/stat`, 'utf8').includes(' Z '),
-        `sandbox ${kid} still alive`,
-      );
+    for (const kid of kids) assert.ok(!alive(kid), `sandbox ${kid} still alive`);
   });
 });

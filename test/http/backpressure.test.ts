@@ -7,31 +7,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { TestNode } from '../helpers/node-process.js';
 import { fixtureImage } from '../helpers/fixtures.js';
+import { childrenOf, rssOf } from '../helpers/processes.js';
 
 const MIB = 1024 * 1024;
 
 /** VmRSS of a process, in bytes (Linux). */
-function rss(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
-}
-
-/** The node's sandbox processes (its children). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 interface Peak {
   main: number;
   sandbox: number;
@@ -46,8 +26,8 @@ function slowRead(node: TestNode, pathname: string, stallMs: number): Promise<{ 
   const sandboxes = childrenOf(pid);
   const peak: Peak = { main: 0, sandbox: 0 };
   const sample = (): void => {
-    peak.main = Math.max(peak.main, rss(pid));
-    for (const child of sandboxes) peak.sandbox = Math.max(peak.sandbox, rss(child));
+    peak.main = Math.max(peak.main, rssOf(pid));
+    for (const child of sandboxes) peak.sandbox = Math.max(peak.sandbox, rssOf(child));
   };
   return new Promise((resolve, reject) => {
     const sampler = setInterval(sample, 50);
@@ -94,7 +74,7 @@ describe('back-pressure and output limits', () => {
     assert.equal((await fetch(`${node.url}/api/flood/stream?mb=4`)).status, 200);
     assert.equal((await fetch(`${node.url}/api/hello/echo`)).status, 200);
     const pid = node.child.pid as number;
-    baseline = { main: rss(pid), sandbox: Math.max(...childrenOf(pid).map(rss)) };
+    baseline = { main: rssOf(pid), sandbox: Math.max(...childrenOf(pid).map(rssOf)) };
   });
   after(async () => {
     await node.stop();

@@ -6,31 +6,7 @@ import fs from 'node:fs';
 import { it } from 'node:test';
 import { TestNode, tempDir } from '../helpers/node-process.js';
 import { deployStorageMim, mimUrl, okOps } from '../helpers/storage-mim.js';
-
-/** Pids whose parent is `pid` (Linux /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+import { alive, childrenOf } from '../helpers/processes.js';
 
 it('loses no acknowledged write when the node is SIGKILLed mid-writes, and restarts cleanly', async () => {
   const workDir = tempDir();

@@ -12,6 +12,7 @@ import type { MimoeError } from '../../src/errors/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Supervisor, type SupervisorOptions } from '../../src/sandbox/supervisor.js';
 import type { MimLogLine, MimSpec } from '../../src/sandbox/types.js';
+import { childrenOf } from '../helpers/processes.js';
 
 /** The repository root (this file is compiled to dist/test/sandbox/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -176,17 +177,5 @@ export function delay(ms: number): Promise<void> {
 
 /** Pids of this process's live children (Linux /proc), to check that close() leaves none. */
 export function childPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces): state, ppid, ...
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === process.pid && fields[0] !== 'Z') pids.push(Number(entry));
-    } catch {
-      // The process went away while we looked.
-    }
-  }
-  return pids;
+  return childrenOf(process.pid);
 }
