@@ -45,7 +45,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--mim-memory-mb <mib>', 'heap limit of each mim, in MiB (default: 128)', integer)
     .option(
       '--mim-concurrency <n>',
-      'requests of one mim running at once; more wait in its queue (default: 8)',
+      'requests of one mim running at once; more wait in its queue (default: 32)',
       integer,
     )
     .option(
