@@ -14,6 +14,9 @@ export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 /** Status logged for a request whose client went away before the answer (nginx's convention). */
 const CLIENT_CLOSED = 499;
 
+/** Most bytes of response headers a mim may set: clients refuse much larger heads. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
 /** Headers the node sets itself or that would corrupt the framing of the response. */
 const HOP_BY_HOP = new Set(['connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'content-length']);
 
@@ -73,6 +76,20 @@ export class HttpResponseSink implements ResponseSink {
     // 1xx would leave the client waiting for a final response that never comes.
     if (!Number.isInteger(status) || status < 200 || status > 999) {
       this.fail(new MimoeError('ERR_MIM_EXCEPTION', `the mim set an invalid status code ${String(status)}`));
+      return;
+    }
+    let headerBytes = 0;
+    for (const [name, value] of Object.entries(headers)) {
+      for (const v of Array.isArray(value) ? value : [value])
+        headerBytes += name.length + String(v).length + 4;
+    }
+    if (headerBytes > MAX_HEADER_BYTES) {
+      this.fail(
+        new MimoeError(
+          'ERR_MIM_EXCEPTION',
+          `the mim set ${headerBytes} bytes of headers, more than ${MAX_HEADER_BYTES}`,
+        ),
+      );
       return;
     }
     this.started = true;
