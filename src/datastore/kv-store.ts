@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3-multiple-ciphers';
+import { MimoeError } from '../errors/index.js';
 import { callbackArg, countArg, nameArg, valueArg } from './args.js';
 import { dataKeyHex } from './encryption.js';
 import { buildJsonQuery } from './json-query.js';
@@ -30,7 +31,12 @@ import { openSqlite, type Db } from './sqlite.js';
 export interface KvStoreOptions {
   /** 32 bytes, or 64 hex characters (loadOrCreateDataKey's format). Absent: the store is plain. */
   encryptionKey?: Buffer | string | undefined;
+  /** Largest size of the store file; writes past it fail with ERR_DATASTORE_FULL. */
+  maxBytes?: number | undefined;
 }
+
+/** Default quota of one mim's store: a mim cannot fill the node's disk through its key/value store. */
+export const DEFAULT_MAX_STORE_BYTES = 1024 * 1024 * 1024;
 
 export type ItemCallback = (key: string, value: string) => void;
 
@@ -82,14 +88,23 @@ export class KvStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       migrate(db, file);
-      return new KvStore(db, file);
+      // The quota is a page count; SQLite answers SQLITE_FULL past it (and never shrinks below
+      // the current size, so an existing larger store stays readable).
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      const maxBytes = opts.maxBytes ?? DEFAULT_MAX_STORE_BYTES;
+      db.pragma(`max_page_count = ${Math.max(1, Math.floor(maxBytes / pageSize))}`);
+      return new KvStore(db, file, maxBytes);
     } catch (err) {
       db.close();
       throw err;
     }
   }
 
-  private constructor(db: Db, file: string) {
+  private constructor(
+    db: Db,
+    file: string,
+    private readonly maxBytes: number,
+  ) {
     this.db = db;
     this.file = file;
     this.st = {
@@ -128,8 +143,28 @@ export class KvStore {
 
   setItem(key: unknown, value: unknown): void {
     this.assertOpen();
-    this.st.set.run(nameArg('setItem', 'key', key), valueArg('setItem', value));
+    const k = nameArg('setItem', 'key', key);
+    const v = valueArg('setItem', value);
+    this.growing(() => this.st.set.run(k, v));
     this.writes++;
+  }
+
+  /** Runs a write that may grow the file, turning SQLite's "full" into the quota's error. */
+  private growing(write: () => unknown): void {
+    try {
+      write();
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'SQLITE_FULL') {
+        throw new MimoeError(
+          'ERR_DATASTORE_FULL',
+          `the DataStore is full (its quota is ${this.maxBytes} bytes)`,
+          {
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    }
   }
 
   removeItem(key: unknown): void {
@@ -142,7 +177,8 @@ export class KvStore {
     this.assertOpen();
     const k = nameArg('setItemWithTag', 'key', key);
     const v = valueArg('setItemWithTag', value);
-    this.st.setTagged.run(k, v, nameArg('setItemWithTag', 'tag', tag));
+    const t = nameArg('setItemWithTag', 'tag', tag);
+    this.growing(() => this.st.setTagged.run(k, v, t));
     this.writes++;
   }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { KvStore, type ItemCallback } from '../../src/datastore/kv-store.js';
 import { allItems, assertTypeError, tempDir } from './helpers.js';
+import { isMimoeError } from '../../src/errors/index.js';
 
 let dir: string;
 let file: string;
@@ -27,6 +28,33 @@ describe('KvStore value limits', () => {
     assert.equal(store.getItem('big'), null);
     store.setItem('ok', 'x'.repeat(16 * 1024 * 1024));
     assert.equal(store.getItem('ok')?.length, 16 * 1024 * 1024);
+  });
+});
+
+describe('KvStore quota', () => {
+  it('refuses writes past its size quota with ERR_DATASTORE_FULL, keeps what it holds, and takes writes again once space is freed', () => {
+    const small = KvStore.open(path.join(dir, 'small.db'), { maxBytes: 512 * 1024 });
+    try {
+      const value = 'v'.repeat(100 * 1024);
+      let stored = 0;
+      assert.throws(
+        () => {
+          for (; stored < 100; stored++) small.setItem(`k${stored}`, value);
+        },
+        (err: unknown) => isMimoeError(err) && err.code === 'ERR_DATASTORE_FULL',
+      );
+      assert.ok(stored > 0 && stored < 100, `stored ${stored} before the quota`);
+      assert.throws(
+        () => small.setItemWithTag('tagged', value, 't'),
+        (err: unknown) => isMimoeError(err) && err.code === 'ERR_DATASTORE_FULL',
+      );
+      assert.equal(small.getItem('k0'), value);
+      small.removeItem('k0');
+      small.setItem('again', value);
+      assert.equal(small.getItem('again'), value);
+    } finally {
+      small.close();
+    }
   });
 });
 
