@@ -109,7 +109,8 @@ export class MimHost {
       const left = (this.active.get(isolate) ?? 1) - 1;
       if (left > 0) this.active.set(isolate, left);
       else this.active.delete(isolate);
-      this.rotateIfFull(instance, left);
+      if (this.rotatedOut.has(isolate)) this.disposeIfIdle(isolate);
+      else void this.rotateIfFull(instance);
     }
     if (this.rotatedOut.has(isolate)) {
       this.warm();
@@ -123,18 +124,28 @@ export class MimHost {
 
   /**
    * Replaces the isolate for the next requests when its heap is past ROTATE_HEAP_FRACTION of the
-   * limit; the old one is disposed when its last request ends.
+   * limit; the old one is disposed when its last request ends. The heap is read asynchronously:
+   * the synchronous read waits for the isolate's lock, so a busy-looping request of this mim would
+   * stall this process's main thread, and with it every other mim here.
    */
-  private rotateIfFull(instance: MimInstance, left: number): void {
+  private async rotateIfFull(instance: MimInstance): Promise<void> {
     const { isolate } = instance;
-    if (isolate.isDisposed) return;
-    if (!this.rotatedOut.has(isolate)) {
-      const heap = isolate.getHeapStatisticsSync();
-      if (heap.used_heap_size < ROTATE_HEAP_FRACTION * this.spec.memoryMb * 1024 * 1024) return;
-      this.rotatedOut.add(isolate);
-      if (this.warmContext?.instance === instance) this.dropWarm();
+    let used: number;
+    try {
+      used = (await isolate.getHeapStatistics()).used_heap_size;
+    } catch {
+      return; // disposed meanwhile: nothing to rotate
     }
-    if (left === 0) isolate.dispose();
+    if (isolate.isDisposed || this.rotatedOut.has(isolate)) return;
+    if (used < ROTATE_HEAP_FRACTION * this.spec.memoryMb * 1024 * 1024) return;
+    this.rotatedOut.add(isolate);
+    if (this.warmContext?.instance === instance) this.dropWarm();
+    this.disposeIfIdle(isolate);
+    if (!this.retired) this.warm();
+  }
+
+  private disposeIfIdle(isolate: ivm.Isolate): void {
+    if (!this.active.has(isolate) && !isolate.isDisposed) isolate.dispose();
   }
 
   /** The warm context if there is one for this isolate, else a new one. */
