@@ -13,6 +13,7 @@ import { Metrics } from './metrics/metrics.js';
 import { loadOrCreateDataKey } from './datastore/index.js';
 import { createApp } from './http/app.js';
 import { VERSION } from './version.js';
+import { MimOrigin } from './auth/mim-origin.js';
 
 export interface RunningNode {
   readonly config: NodeConfig;
@@ -81,6 +82,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     },
   });
   let port = config.apiPort;
+  const mimOrigin = new MimOrigin();
   let dataKey: string | undefined;
   const mims = new MimRegistry(
     db,
@@ -93,6 +95,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       backupDir: config.backupDir,
       // Created on first need, so nodes without encrypted mims hold no key.
       dataKey: () => (dataKey ??= loadOrCreateDataKey(config.workDir)),
+      outbound: { maxBodyBytes: config.mimHttpMaxBodyBytes, maxFileBytes: config.mimHttpMaxFileBytes },
+      originOf: (mimId) => mimOrigin.tokenFor(mimId),
     },
   );
   const metrics = new Metrics();
@@ -140,6 +144,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       metrics,
       version: VERSION,
       nodeId,
+      mimOrigin,
     });
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;

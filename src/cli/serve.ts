@@ -15,6 +15,8 @@ interface ServeFlags {
   host?: string;
   maxImageMb?: number;
   mimMemoryMb?: number;
+  mimHttpMaxBodyMb?: number;
+  mimHttpMaxFileMb?: number;
   mimConcurrency?: number;
   mimQueue?: number;
   sandboxProcesses?: number;
@@ -43,6 +45,16 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option('--host <address>', 'address to bind; 0.0.0.0 serves the LAN (default: 127.0.0.1)')
     .option('--max-image-mb <mib>', 'largest image upload accepted, in MiB (default: 64)', integer)
     .option('--mim-memory-mb <mib>', 'heap limit of each mim, in MiB (default: 128)', integer)
+    .option(
+      '--mim-http-max-body-mb <mib>',
+      "largest response body of a mim's outbound request held in memory, in MiB (default: 32)",
+      integer,
+    )
+    .option(
+      '--mim-http-max-file-mb <mib>',
+      "largest response body a mim's outbound request writes to an outputFile, in MiB (default: 8192)",
+      integer,
+    )
     .option(
       '--mim-concurrency <n>',
       'requests of one mim running at once; more wait in its queue (default: 32)',
@@ -111,6 +123,12 @@ Examples:
           ...(flags.host === undefined ? {} : { host: flags.host }),
           ...(flags.maxImageMb === undefined ? {} : { maxImageBytes: flags.maxImageMb * 1024 * 1024 }),
           ...(flags.mimMemoryMb === undefined ? {} : { mimMemoryMb: flags.mimMemoryMb }),
+          ...(flags.mimHttpMaxBodyMb === undefined
+            ? {}
+            : { mimHttpMaxBodyBytes: flags.mimHttpMaxBodyMb * 1024 * 1024 }),
+          ...(flags.mimHttpMaxFileMb === undefined
+            ? {}
+            : { mimHttpMaxFileBytes: flags.mimHttpMaxFileMb * 1024 * 1024 }),
           ...(flags.mimConcurrency === undefined ? {} : { mimConcurrency: flags.mimConcurrency }),
           ...(flags.mimQueue === undefined ? {} : { mimQueueLength: flags.mimQueue }),
           ...(flags.sandboxProcesses === undefined ? {} : { sandboxProcesses: flags.sandboxProcesses }),

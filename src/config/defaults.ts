@@ -16,6 +16,10 @@ export const DEFAULTS = {
   maxJsonBodyBytes: 1024 * 1024,
   /** Largest request body forwarded to a mim, in bytes. */
   maxMimBodyBytes: 16 * 1024 * 1024,
+  /** Largest response body of a mim's `context.http.request` held in memory, in bytes. */
+  mimHttpMaxBodyBytes: 32 * 1024 * 1024,
+  /** Largest response body a mim's `context.http.request` writes to an outputFile, in bytes. */
+  mimHttpMaxFileBytes: 8 * 1024 * 1024 * 1024,
   /** Heap limit of each mim's isolate, in MiB. */
   mimMemoryMb: 128,
   /**

@@ -17,6 +17,8 @@ export interface NodeConfig {
   readonly maxTarEntries: number;
   readonly maxJsonBodyBytes: number;
   readonly maxMimBodyBytes: number;
+  readonly mimHttpMaxBodyBytes: number;
+  readonly mimHttpMaxFileBytes: number;
   readonly mimMemoryMb: number;
   readonly mimConcurrency: number;
   readonly mimQueueLength: number;
@@ -41,6 +43,8 @@ const KNOWN_KEYS = new Set<string>([
   'maxTarEntries',
   'maxJsonBodyBytes',
   'maxMimBodyBytes',
+  'mimHttpMaxBodyBytes',
+  'mimHttpMaxFileBytes',
   'mimMemoryMb',
   'mimConcurrency',
   'mimQueueLength',
@@ -94,6 +98,20 @@ export function resolveConfig(options: NodeOptions = {}): NodeConfig {
       2 ** 30,
     ),
     maxMimBodyBytes: int('maxMimBodyBytes', options.maxMimBodyBytes, DEFAULTS.maxMimBodyBytes, 1024, 2 ** 31),
+    mimHttpMaxBodyBytes: int(
+      'mimHttpMaxBodyBytes',
+      options.mimHttpMaxBodyBytes,
+      DEFAULTS.mimHttpMaxBodyBytes,
+      1024,
+      2 ** 30,
+    ),
+    mimHttpMaxFileBytes: int(
+      'mimHttpMaxFileBytes',
+      options.mimHttpMaxFileBytes,
+      DEFAULTS.mimHttpMaxFileBytes,
+      1024,
+      2 ** 50,
+    ),
     mimMemoryMb: int('mimMemoryMb', options.mimMemoryMb, DEFAULTS.mimMemoryMb, 8, 16_384),
     mimConcurrency: int('mimConcurrency', options.mimConcurrency, DEFAULTS.mimConcurrency, 1, 10_000),
     mimQueueLength: int('mimQueueLength', options.mimQueueLength, DEFAULTS.mimQueueLength, 0, 1_000_000),

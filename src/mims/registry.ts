@@ -41,6 +41,10 @@ export interface MimRuntime {
   readonly backupDir: string;
   /** The node's DataStore key (created on first call). */
   readonly dataKey: () => string;
+  /** Limits of `context.http.request` bodies. */
+  readonly outbound: { readonly maxBodyBytes: number; readonly maxFileBytes: number };
+  /** The mark a mim's calls to its own node carry (src/auth/mim-origin.ts). */
+  readonly originOf: (mimId: string) => string;
 }
 
 export interface NodeIdentity {
@@ -297,6 +301,7 @@ export class MimRegistry {
       memoryMb: this.runtime.memoryMb,
       dataDir: this.dataDir(r.id),
       encryptionKey: r.env[ENV_DB_ENCRYPTION] === 'true' ? this.runtime.dataKey() : undefined,
+      outbound: { ...this.runtime.outbound, origin: this.runtime.originOf(r.id) },
     };
   }
 }

@@ -61,6 +61,8 @@ export interface GuestStartPayload {
  * - `file(status | null, headers | null, path)`: `res.writeMimeFile`: the body is that file of the
  *   mim's file area (already checked through `fileSize`); status and headers are null when the head
  *   was already sent by `res.write`. The request is over for the guest.
+ * - `http(callId, options)`: `context.http.request` (options as plain data, callbacks kept by the
+ *   guest under callId); the host answers with HttpDelivery items passed to the next `tick`.
  */
 export type GuestEvent =
   | ['respond', number, GuestHeaders, GuestChunk | undefined]
@@ -71,9 +73,18 @@ export type GuestEvent =
   | ['error', string]
   | ['invalid', string]
   | ['wake', number]
-  | ['file', number | null, GuestHeaders | null, string];
+  | ['file', number | null, GuestHeaders | null, string]
+  | ['http', number, unknown];
 
 export type GuestEmit = (...event: GuestEvent) => void;
+
+/**
+ * An outbound request's result as the guest's callbacks receive it (runtime.md §3), handed over
+ * by `entry('tick', deliveries)`: `[callId, 'success' | 'error', argument, last]`. `last` is true
+ * for the call's final delivery (its callbacks are forgotten then). Deliveries run before the
+ * tick's immediates and timers, like Node's I/O callbacks.
+ */
+export type HttpDelivery = [callId: number, callback: 'success' | 'error', argument: object, last: boolean];
 
 /**
  * Synchronous calls from the guest to its sandbox process, as `host(op, ...args)`:

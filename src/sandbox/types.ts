@@ -30,6 +30,17 @@ export interface MimSpec {
   readonly dataDir: string;
   /** The node's DataStore key when the mim was deployed with MCM.DB_ENCRYPTION_SUPPORT "true". */
   readonly encryptionKey: string | undefined;
+  readonly outbound: OutboundSettings;
+}
+
+/** `context.http.request` limits, and the mark the mim's calls to its own node carry. */
+export interface OutboundSettings {
+  /** Largest response body held in memory (buffered mode, error bodies). */
+  readonly maxBodyBytes: number;
+  /** Largest response body written to an `outputFile`. */
+  readonly maxFileBytes: number;
+  /** The `x-mimoe-origin` value of this mim (src/auth/mim-origin.ts). */
+  readonly origin: string;
 }
 
 /** One HTTP request as the mim sees it (runtime.md §4). */

@@ -75,7 +75,8 @@ describe('concurrent requests to one mim', () => {
     } finally {
       await big.stop();
     }
-    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+    // Guards against a burst that hangs, not a speed figure (bench/ measures speed).
+    assert.ok(Date.now() - started < 45_000, `took ${Date.now() - started} ms`);
   });
 
   it('answers 503 ERR_MIM_BUSY past the queue, and serves the queued ones', async () => {

@@ -159,9 +159,9 @@ describe('guest runtime', () => {
     assert.equal(res.error?.code, 'ERR_MIM_EXCEPTION');
   });
 
-  it('makes misuse and capabilities that are not wired yet fail clearly, inside the mim', async () => {
+  it('makes misuse fail clearly, inside the mim', async () => {
     assert.deepEqual(json(await request(t.supervisor, 'api-raw', '/unavailable')), {
-      http: 'context.http.request is not available on this node yet',
+      http: 'context.http.request: options must be an object, got undefined',
       form: 'handleFormRequest: options.found must be a function, got undefined',
       mimeFile: 'no file "a.txt" in the file area',
       absent: true,

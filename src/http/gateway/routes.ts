@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MimoeError } from '../../errors/index.js';
 import type { AppDeps } from '../deps.js';
 import { HttpResponseSink } from './sink.js';
+import { ORIGIN_HEADER } from '../../auth/mim-origin.js';
 
 function mimHeaders(request: FastifyRequest): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined) continue;
+    // The node's mark on a mim's own calls is the node's business: no mim ever sees it.
+    if (value === undefined || name === ORIGIN_HEADER) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;

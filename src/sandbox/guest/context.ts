@@ -4,7 +4,7 @@
  */
 import type { GuestStartPayload } from '../abi.js';
 import { createEdge } from './capabilities/edge.js';
-import { createHttp } from './capabilities/http.js';
+import { createHttp, type HttpCalls } from './capabilities/http.js';
 import { createStorage } from './capabilities/storage.js';
 import type { HostCaller } from './host.js';
 import { createDispatchWebSocketEvent } from './capabilities/websocket.js';
@@ -23,6 +23,7 @@ export function createContext(
   payload: GuestStartPayload,
   defer: (callback: () => void) => void,
   call: HostCaller,
+  httpCalls: HttpCalls,
 ): GuestContext {
   const info = payload.info;
   return {
@@ -37,7 +38,7 @@ export function createContext(
       accountId: info.accountId,
     },
     storage: createStorage(call),
-    http: createHttp(),
+    http: createHttp(httpCalls),
     edge: createEdge(defer),
     dispatchWebSocketEvent: createDispatchWebSocketEvent(),
   };

@@ -5,7 +5,8 @@
  * reachable from globals: the emit callback, queues and state live in this module's closure.
  */
 import { Buffer } from 'buffer';
-import type { GuestEmit, GuestHostCall, GuestStartPayload } from '../abi.js';
+import type { GuestEmit, GuestHostCall, GuestStartPayload, HttpDelivery } from '../abi.js';
+import { HttpCalls } from './capabilities/http.js';
 import { createConsole } from './console.js';
 import { createContext } from './context.js';
 import { createDuktape } from './duktape.js';
@@ -39,6 +40,7 @@ function requestWake(delayMs: number): void {
 }
 
 const timers = new TimerQueues(requestWake);
+const httpCalls = new HttpCalls((callId, options) => outbox.send('http', callId, options));
 const timerGlobals = timers.globals();
 
 const g = globalThis as unknown as Record<string, unknown>;
@@ -102,6 +104,7 @@ function start(emit: GuestEmit, payload: GuestStartPayload, host: GuestHostCall)
       timerGlobals.setImmediate(callback);
     },
     call,
+    httpCalls,
   );
   handler(context, createRequest(payload.request, call), response.res);
 }
@@ -109,7 +112,7 @@ function start(emit: GuestEmit, payload: GuestStartPayload, host: GuestHostCall)
 /** The host's only way in. Returns ms until the next due callback: 0 = immediates, -1 = none. */
 export function entry(
   op: string,
-  emit?: GuestEmit,
+  emitOrDeliveries?: GuestEmit | HttpDelivery[],
   payload?: GuestStartPayload,
   host?: GuestHostCall,
 ): number {
@@ -118,9 +121,18 @@ export function entry(
   wakeAskedFor = Infinity;
   response?.newTurn();
   try {
-    if (op === 'start' && emit !== undefined && payload !== undefined && host !== undefined)
-      start(emit, payload, host);
-    else if (op === 'tick' && Date.now() < deadline) timers.tick(() => finished);
+    if (
+      op === 'start' &&
+      typeof emitOrDeliveries === 'function' &&
+      payload !== undefined &&
+      host !== undefined
+    ) {
+      start(emitOrDeliveries, payload, host);
+    } else if (op === 'tick' && Date.now() < deadline) {
+      // Results of outbound requests first (Node's poll phase), then immediates and timers.
+      if (Array.isArray(emitOrDeliveries)) httpCalls.deliver(emitOrDeliveries, () => finished);
+      timers.tick(() => finished);
+    }
   } catch (err) {
     // An uncaught exception ends the request (500); after res.end the host only logs it.
     finished = true;

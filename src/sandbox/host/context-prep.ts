@@ -4,7 +4,7 @@
  * ahead of demand (see mim-host.ts), which takes ~1 ms off each request.
  */
 import ivm from 'isolated-vm';
-import type { GuestStartPayload } from '../abi.js';
+import type { GuestStartPayload, HttpDelivery } from '../abi.js';
 
 /** The parts of a mim's isolate a request runs on. */
 export interface MimInstance {
@@ -16,7 +16,8 @@ export interface MimInstance {
 /** The guest's `entry` (see ../abi.ts), as the host calls it. */
 export type GuestEntry = (
   op: 'start' | 'tick',
-  emit?: ivm.Callback,
+  /** `start`: the emit callback; `tick`: the outbound HTTP deliveries (a copy) or undefined. */
+  emitOrDeliveries?: ivm.Callback | ivm.Copy<HttpDelivery[]>,
   payload?: ivm.Copy<GuestStartPayload>,
   host?: ivm.Callback,
 ) => number;

@@ -14,6 +14,7 @@ import type { MimSpec } from '../types.js';
 import { prepareContext, releasePrepared, type MimInstance, type Preparation } from './context-prep.js';
 import type { MimStore } from './mim-store.js';
 import type { OutputFlow } from './output-flow.js';
+import { OutboundAgents } from './outbound/agents.js';
 import { RequestRunner, type RunnerOutput, type RunnerRequest } from './request-runner.js';
 
 /** How long a prepared context waits for a request before it is released. */
@@ -52,6 +53,8 @@ export class MimHost {
   private readonly rotatedOut = new WeakSet<ivm.Isolate>();
   private retired = false;
   private warmContext: Warm | undefined;
+  /** The mim's outbound connections, reused across its requests, closed when it is retired. */
+  private readonly agents = new OutboundAgents();
 
   constructor(
     readonly spec: MimSpec,
@@ -84,6 +87,7 @@ export class MimHost {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
     const loaded = await this.loaded;
     if (loaded?.ok === true && !loaded.instance.isolate.isDisposed) loaded.instance.isolate.dispose();
+    await this.agents.close();
   }
 
   private async run(request: RunnerRequest, out: RunnerOutput, flow: OutputFlow): Promise<void> {
@@ -101,7 +105,7 @@ export class MimHost {
     const { isolate } = instance;
     this.active.set(isolate, (this.active.get(isolate) ?? 0) + 1);
     try {
-      await new RequestRunner(this.spec, request, out, this.store, flow).run(
+      await new RequestRunner(this.spec, request, out, this.store, flow, this.agents).run(
         isolate,
         this.takePreparation(instance),
       );

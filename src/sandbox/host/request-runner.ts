@@ -24,6 +24,9 @@ import { toBytes, toHeaders, toLogLevel, toStatus, toText } from './guest-events
 import { createHostCall } from './host-calls.js';
 import type { MimStore } from './mim-store.js';
 import type { OutputFlow } from './output-flow.js';
+import type { OutboundAgents } from './outbound/agents.js';
+import { OutboundCalls } from './outbound/calls.js';
+import { loopbackMark } from './outbound/loopback.js';
 
 export interface RunnerRequest {
   readonly method: string;
@@ -68,6 +71,8 @@ export class RequestRunner {
   private wakeAt = Infinity;
   private waiter:
     { at: number; resolve: () => void; timer: NodeJS.Timeout | NodeJS.Immediate | undefined } | undefined;
+  /** The request's `context.http.request` calls (set for the duration of run()). */
+  private calls: OutboundCalls | undefined;
   /** A res.writeMimeFile body being streamed: the request is over for the guest, not yet for us. */
   private streaming: Promise<void> | undefined;
 
@@ -78,6 +83,8 @@ export class RequestRunner {
     private readonly store: MimStore,
     /** The supervisor's pause/resume/cancel of this request: no timer turn runs while paused. */
     private readonly flow: OutputFlow,
+    /** The mim's outbound connection pools. */
+    private readonly agents: OutboundAgents,
   ) {}
 
   /**
@@ -107,6 +114,17 @@ export class RequestRunner {
       else this.hold();
     });
     let prepared: PreparedContext | undefined;
+    const spec = this.spec;
+    const calls = new OutboundCalls(
+      {
+        agents: this.agents,
+        limits: spec.outbound,
+        files: () => this.store.files,
+        markFor: loopbackMark(Number(spec.info.httpPort), spec.outbound.origin),
+      },
+      () => this.onWake(0),
+    );
+    this.calls = calls;
     try {
       const prep = await preparation;
       if (prep.ok) prepared = prep.prepared;
@@ -123,13 +141,18 @@ export class RequestRunner {
       while (!this.done) {
         await this.waitFor(next);
         if (this.done) break;
-        next = await this.call(entry, ['tick']);
+        const deliveries = calls.take();
+        next = await this.call(entry, [
+          'tick',
+          deliveries === undefined ? undefined : new ivm.ExternalCopy(deliveries).copyInto({ release: true }),
+        ]);
       }
     } catch (err) {
       this.onFailure(classifyIsolateError(err, isolate), errorText(err), 'run');
     } finally {
       clearTimeout(deadlineTimer);
       clearTimeout(killTimer);
+      calls.close();
       offFlow();
       this.done = true;
       this.disarm();
@@ -250,6 +273,9 @@ export class RequestRunner {
         return;
       case 'wake':
         if (!this.done && typeof a === 'number') this.onWake(a);
+        return;
+      case 'http':
+        if (!this.done) this.calls?.start(a, b);
         return;
     }
     if (this.done) return;
