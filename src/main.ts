@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { resolveConfig, type NodeConfig, type NodeOptions } from './config/options.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { loadOrCreateKeyFile } from './auth/key-file.js';
+import { loadJwtVerifier } from './auth/jwt.js';
 import { openNodeDb, getMeta, setMeta } from './state/node-db.js';
 import { openWorkDir } from './state/work-dir.js';
 import { ImageStore } from './images/store.js';
@@ -45,8 +46,16 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     logger.warn(`work dir ${config.workDir} was open to others; narrowed it to owner-only`);
 
   let keyFile;
+  let jwt;
   try {
     keyFile = loadOrCreateKeyFile(config.apiKeyFile);
+    // Key files are read once, here: a bad one stops the node now, not at the first request.
+    jwt = loadJwtVerifier({
+      jwksFile: config.jwtJwksFile,
+      publicKeyFile: config.jwtPublicKey,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+    });
   } catch (err) {
     workDir.release();
     throw err;
@@ -54,6 +63,12 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   logger.info(`API key file: ${config.apiKeyFile}`);
   if (keyFile.created) logger.info('created a new API key file with fresh MCM_API_KEY and ACCOUNT_API_KEY');
   if (keyFile.permissionsFixed) logger.warn('API key file was readable by others; narrowed it to owner-only');
+  if (jwt !== undefined) {
+    logger.info(
+      { keys: jwt.keys.map((k) => k.source), algorithms: jwt.algorithms },
+      `JWT verification on: ${jwt.keys.length} key(s)`,
+    );
+  }
 
   const db = openNodeDb(config.workDir);
   let nodeId = getMeta(db, 'nodeId');
@@ -140,6 +155,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       metrics,
       version: VERSION,
       nodeId,
+      jwt,
     });
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;

@@ -4,6 +4,7 @@ import type { CliIo } from './io.js';
 import { registerServeCommand } from './serve.js';
 import { registerPackCommand } from './pack.js';
 import { registerMimCommand } from './mim.js';
+import { registerTokenCommand } from './token.js';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('mimoe')
@@ -16,6 +17,7 @@ export function buildProgram(io: CliIo): Command {
   registerServeCommand(program, io);
   registerPackCommand(program, io);
   registerMimCommand(program, io);
+  registerTokenCommand(program, io);
   program.showSuggestionAfterError().addHelpText(
     'after',
     `

@@ -1,6 +1,7 @@
 import type { NodeConfig } from '../config/options.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ApiKeys } from '../auth/key-file.js';
+import type { JwtVerifier } from '../auth/jwt.js';
 import type { ImageStore } from '../images/store.js';
 import type { MimRegistry } from '../mims/registry.js';
 import type { MimRequest, ResponseSink } from '../sandbox/types.js';
@@ -25,4 +26,6 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly version: string;
   readonly nodeId: string;
+  /** Verifies MCM bearer JWTs; undefined when no JWT key is configured (JWTs are then refused). */
+  readonly jwt?: JwtVerifier | undefined;
 }
