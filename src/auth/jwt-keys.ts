@@ -1,4 +1,4 @@
-import { createPublicKey, type JsonWebKeyInput, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { MimoeError } from '../errors/index.js';
 
