@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, type JWK } from 'jose';
 import { CLOCK_TOLERANCE_SEC, loadJwtVerifier, type JwtVerifier } from '../../src/auth/jwt.js';
+import { resolveConfig } from '../../src/config/options.js';
 import { MimoeError } from '../../src/errors/index.js';
 import { tempDir } from '../helpers/node-process.js';
 
@@ -87,6 +88,27 @@ function loadFails(options: Parameters<typeof loadJwtVerifier>[0], message: RegE
     },
   );
 }
+
+describe('JWT options', () => {
+  it('are off by default, resolve key paths, and refuse issuer or audience without a key', () => {
+    const plain = resolveConfig({ workDir: dir });
+    assert.equal(plain.jwtJwksFile, undefined);
+    assert.equal(plain.jwtPublicKey, undefined);
+    const set = resolveConfig({ workDir: dir, jwtPublicKey: 'k.pem', jwtJwksFile: 'j.json', jwtIssuer: 'i' });
+    assert.equal(set.jwtPublicKey, path.resolve('k.pem'));
+    assert.equal(set.jwtJwksFile, path.resolve('j.json'));
+    assert.equal(set.jwtIssuer, 'i');
+    assert.throws(
+      () => resolveConfig({ jwtIssuer: 'i' }),
+      /jwtIssuer and jwtAudience need jwtJwksFile or jwtPublicKey/,
+    );
+    assert.throws(() => resolveConfig({ jwtAudience: 'a' }), /need jwtJwksFile or jwtPublicKey/);
+    assert.throws(
+      () => resolveConfig({ jwtPublicKey: ' ' }),
+      /option jwtPublicKey must be a non-empty string/,
+    );
+  });
+});
 
 describe('loading verification keys', () => {
   it('is off without key files', () => {
