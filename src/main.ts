@@ -163,7 +163,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
     logger.info({ port, restoredMims: restored, version: VERSION, nodeId }, `mimoe listening on ${url}`);
-    logger.info(`MCM API: ${url}/mcm/v1 (Authorization: Bearer <MCM_API_KEY from the key file>)`);
+    const jwtHint = jwt === undefined ? '' : ' or a JWT with scope edge:mcm';
+    logger.info(`MCM API: ${url}/mcm/v1 (Authorization: Bearer <MCM_API_KEY from the key file>${jwtHint})`);
     return { config, port, url, logger, close };
   } catch (err) {
     await close();

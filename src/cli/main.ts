@@ -27,7 +27,8 @@ The node's flags (--work-dir, --api-key-file, --api-port, --host, ...): mimoe se
 Examples:
   $ mimoe --work-dir ./work                        start a node on 127.0.0.1:8083
   $ mimoe pack build/index.js --name hello-v1      make an image tar without Docker
-  $ mimoe mim backup api-hello nightly.tar         back up a mim's DataStore`,
+  $ mimoe mim backup api-hello nightly.tar         back up a mim's DataStore
+  $ mimoe token keygen --out ./jwt                 a key pair for JWTs (then: mimoe token mint)`,
   );
   return program;
 }

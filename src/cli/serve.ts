@@ -75,6 +75,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
 Examples:
   $ mimoe --work-dir ./work
   $ mimoe --work-dir /var/lib/mimoe --host 0.0.0.0 --api-port 8083
+  $ mimoe --work-dir ./work --jwt-public-key ./jwt/public.pem     also take JWTs (docs/guides/jwt.md)
   $ curl -H "Authorization: Bearer $(grep MCM_API_KEY ./work/mimoe-api-key.env | cut -d= -f2)" \\
       http://127.0.0.1:8083/mcm/v1/images`,
     )
