@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { resolveConfig, type NodeConfig, type NodeOptions } from './config/options.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { loadOrCreateKeyFile } from './auth/key-file.js';
+import { loadJwtVerifier } from './auth/jwt.js';
 import { openNodeDb, getMeta, setMeta } from './state/node-db.js';
 import { openWorkDir } from './state/work-dir.js';
 import { ImageStore } from './images/store.js';
@@ -46,8 +47,16 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     logger.warn(`work dir ${config.workDir} was open to others; narrowed it to owner-only`);
 
   let keyFile;
+  let jwt;
   try {
     keyFile = loadOrCreateKeyFile(config.apiKeyFile);
+    // Key files are read once, here: a bad one stops the node now, not at the first request.
+    jwt = loadJwtVerifier({
+      jwksFile: config.jwtJwksFile,
+      publicKeyFile: config.jwtPublicKey,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+    });
   } catch (err) {
     workDir.release();
     throw err;
@@ -55,6 +64,12 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   logger.info(`API key file: ${config.apiKeyFile}`);
   if (keyFile.created) logger.info('created a new API key file with fresh MCM_API_KEY and ACCOUNT_API_KEY');
   if (keyFile.permissionsFixed) logger.warn('API key file was readable by others; narrowed it to owner-only');
+  if (jwt !== undefined) {
+    logger.info(
+      { keys: jwt.keys.map((k) => k.source), algorithms: jwt.algorithms },
+      `JWT verification on: ${jwt.keys.length} key(s)`,
+    );
+  }
 
   const db = openNodeDb(config.workDir);
   let nodeId = getMeta(db, 'nodeId');
@@ -145,6 +160,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       version: VERSION,
       nodeId,
       mimOrigin,
+      jwt,
     });
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;
@@ -152,7 +168,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
     logger.info({ port, restoredMims: restored, version: VERSION, nodeId }, `mimoe listening on ${url}`);
-    logger.info(`MCM API: ${url}/mcm/v1 (Authorization: Bearer <MCM_API_KEY from the key file>)`);
+    const jwtHint = jwt === undefined ? '' : ' or a JWT with scope edge:mcm';
+    logger.info(`MCM API: ${url}/mcm/v1 (Authorization: Bearer <MCM_API_KEY from the key file>${jwtHint})`);
     return { config, port, url, logger, close };
   } catch (err) {
     await close();

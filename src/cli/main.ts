@@ -4,6 +4,7 @@ import type { CliIo } from './io.js';
 import { registerServeCommand } from './serve.js';
 import { registerPackCommand } from './pack.js';
 import { registerMimCommand } from './mim.js';
+import { registerTokenCommand } from './token.js';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('mimoe')
@@ -16,6 +17,7 @@ export function buildProgram(io: CliIo): Command {
   registerServeCommand(program, io);
   registerPackCommand(program, io);
   registerMimCommand(program, io);
+  registerTokenCommand(program, io);
   program.showSuggestionAfterError().addHelpText(
     'after',
     `
@@ -25,7 +27,8 @@ The node's flags (--work-dir, --api-key-file, --api-port, --host, ...): mimoe se
 Examples:
   $ mimoe --work-dir ./work                        start a node on 127.0.0.1:8083
   $ mimoe pack build/index.js --name hello-v1      make an image tar without Docker
-  $ mimoe mim backup api-hello nightly.tar         back up a mim's DataStore`,
+  $ mimoe mim backup api-hello nightly.tar         back up a mim's DataStore
+  $ mimoe token keygen --out ./jwt                 a key pair for JWTs (then: mimoe token mint)`,
   );
   return program;
 }

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { startNode, type RunningNode } from '../main.js';
+import { isMimoeError } from '../errors/index.js';
 import type { CliIo } from './io.js';
 
 function integer(value: string): number {
@@ -22,6 +23,10 @@ interface ServeFlags {
   sandboxProcesses?: number;
   logLevel?: string;
   logFormat?: 'text' | 'json';
+  jwtJwksFile?: string;
+  jwtPublicKey?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
 }
 
 /** `mimoe [serve]`: start a node and run until SIGINT/SIGTERM. */
@@ -72,12 +77,17 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: info)')
     .option('--log-format <format>', 'text or json (default: text)')
+    .option('--jwt-jwks-file <file>', 'JWKS file ({"keys":[...]}) whose public keys verify MCM bearer JWTs')
+    .option('--jwt-public-key <file>', 'PEM public key that verifies MCM bearer JWTs')
+    .option('--jwt-issuer <iss>', 'require this iss claim in JWTs')
+    .option('--jwt-audience <aud>', 'require this aud claim in JWTs')
     .addHelpText(
       'after',
       `
 Examples:
   $ mimoe --work-dir ./work
   $ mimoe --work-dir /var/lib/mimoe --host 0.0.0.0 --api-port 8083
+  $ mimoe --work-dir ./work --jwt-public-key ./jwt/public.pem     also take JWTs (docs/guides/jwt.md)
   $ curl -H "Authorization: Bearer $(grep MCM_API_KEY ./work/mimoe-api-key.env | cut -d= -f2)" \\
       http://127.0.0.1:8083/mcm/v1/images`,
     )
@@ -134,9 +144,14 @@ Examples:
           ...(flags.sandboxProcesses === undefined ? {} : { sandboxProcesses: flags.sandboxProcesses }),
           ...(flags.logLevel === undefined ? {} : { logLevel: flags.logLevel }),
           ...(flags.logFormat === undefined ? {} : { logFormat: flags.logFormat }),
+          ...(flags.jwtJwksFile === undefined ? {} : { jwtJwksFile: flags.jwtJwksFile }),
+          ...(flags.jwtPublicKey === undefined ? {} : { jwtPublicKey: flags.jwtPublicKey }),
+          ...(flags.jwtIssuer === undefined ? {} : { jwtIssuer: flags.jwtIssuer }),
+          ...(flags.jwtAudience === undefined ? {} : { jwtAudience: flags.jwtAudience }),
         });
       } catch (err) {
-        io.stderr.write(`mimoe: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+        const code = isMimoeError(err) ? ` (${err.code})` : '';
+        io.stderr.write(`mimoe: cannot start: ${err instanceof Error ? err.message : String(err)}${code}\n`);
         process.exitCode = 1;
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -40,6 +40,7 @@ export const DEFAULTS = {
   shutdownGraceMs: 5_000,
   logLevel: 'info',
   logFormat: 'text' as 'text' | 'json',
+  // JWT verification (jwtJwksFile, jwtPublicKey, jwtIssuer, jwtAudience) is off unless configured.
 } as const;
 
 /** Decision: the per-user work dir follows the XDG base directory convention. */

@@ -28,6 +28,14 @@ export interface NodeConfig {
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
+  /** JWKS file whose public keys verify MCM bearer JWTs (undefined: none). */
+  readonly jwtJwksFile: string | undefined;
+  /** PEM public key file that verifies MCM bearer JWTs (undefined: none). */
+  readonly jwtPublicKey: string | undefined;
+  /** When set, a JWT's `iss` must equal it. */
+  readonly jwtIssuer: string | undefined;
+  /** When set, a JWT's `aud` must be or contain it. */
+  readonly jwtAudience: string | undefined;
 }
 
 export type NodeOptions = Partial<NodeConfig>;
@@ -54,6 +62,10 @@ const KNOWN_KEYS = new Set<string>([
   'shutdownGraceMs',
   'logLevel',
   'logFormat',
+  'jwtJwksFile',
+  'jwtPublicKey',
+  'jwtIssuer',
+  'jwtAudience',
 ]);
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -69,6 +81,19 @@ function int(name: string, value: number | undefined, fallback: number, min: num
   return v;
 }
 
+function optionalText(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new MimoeError('ERR_BAD_REQUEST', `option ${name} must be a non-empty string`);
+  }
+  return value;
+}
+
+function optionalPath(name: string, value: string | undefined): string | undefined {
+  const text = optionalText(name, value);
+  return text === undefined ? undefined : path.resolve(text);
+}
+
 /** Validates options once, fills defaults, and freezes the result. Unknown options are rejected. */
 export function resolveConfig(options: NodeOptions = {}): NodeConfig {
   for (const key of Object.keys(options)) {
@@ -80,6 +105,17 @@ export function resolveConfig(options: NodeOptions = {}): NodeConfig {
   const logFormat = options.logFormat ?? DEFAULTS.logFormat;
   if (logFormat !== 'text' && logFormat !== 'json') {
     throw new MimoeError('ERR_BAD_REQUEST', `log format must be text or json, got ${String(logFormat)}`);
+  }
+  const jwtJwksFile = optionalPath('jwtJwksFile', options.jwtJwksFile);
+  const jwtPublicKey = optionalPath('jwtPublicKey', options.jwtPublicKey);
+  const jwtIssuer = optionalText('jwtIssuer', options.jwtIssuer);
+  const jwtAudience = optionalText('jwtAudience', options.jwtAudience);
+  if (
+    (jwtIssuer !== undefined || jwtAudience !== undefined) &&
+    jwtJwksFile === undefined &&
+    jwtPublicKey === undefined
+  ) {
+    throw new MimoeError('ERR_BAD_REQUEST', 'jwtIssuer and jwtAudience need jwtJwksFile or jwtPublicKey');
   }
   return Object.freeze({
     workDir,
@@ -121,5 +157,9 @@ export function resolveConfig(options: NodeOptions = {}): NodeConfig {
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, DEFAULTS.shutdownGraceMs, 0, 600_000),
     logLevel,
     logFormat,
+    jwtJwksFile,
+    jwtPublicKey,
+    jwtIssuer,
+    jwtAudience,
   });
 }

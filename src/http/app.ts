@@ -73,7 +73,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       await mcm.register(multipart, {
         limits: { files: 1, fields: 8, parts: 16, fileSize: deps.config.maxImageBytes + 1, headerPairs: 100 },
       });
-      registerMcmAuth(mcm, deps.keys.mcmApiKey);
+      registerMcmAuth(mcm, deps.keys.mcmApiKey, deps.jwt);
       imageRoutes(mcm, deps);
       mimRoutes(mcm, deps);
     },

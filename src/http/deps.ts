@@ -1,6 +1,7 @@
 import type { NodeConfig } from '../config/options.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ApiKeys } from '../auth/key-file.js';
+import type { JwtVerifier } from '../auth/jwt.js';
 import type { ImageStore } from '../images/store.js';
 import type { MimRegistry } from '../mims/registry.js';
 import type { MimRequest, ResponseSink } from '../sandbox/types.js';
@@ -28,4 +29,6 @@ export interface AppDeps {
   readonly nodeId: string;
   /** Recognises the calls the node's own mims make to it (the x-mimoe-origin mark). */
   readonly mimOrigin: MimOrigin;
+  /** Verifies MCM bearer JWTs; undefined when no JWT key is configured (JWTs are then refused). */
+  readonly jwt?: JwtVerifier | undefined;
 }

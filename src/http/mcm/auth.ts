@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken, secretsEqual } from '../../auth/api-key.js';
 import { clientIdFromHeader } from '../../auth/client-id.js';
+import { looksLikeJwt, type JwtVerifier } from '../../auth/jwt.js';
 import { MimoeError } from '../../errors/index.js';
 
 declare module 'fastify' {
@@ -11,19 +12,27 @@ declare module 'fastify' {
 }
 
 /**
- * API-key authentication for the MCM scope (management.md §2): the bearer must equal
- * MCM_API_KEY (constant-time). JWT verification comes next; until then anything else is 403.
+ * Authentication for the MCM scope (management.md §2): first the MCM API key (constant-time);
+ * failing that, a JWT verified by the node's configured keys, whose `client_id` claim is the client
+ * id (`x-client-id` is then ignored). Anything else is 403. Refusals are logged at info by the error
+ * handler with their reason; the token itself never reaches a log line.
  */
-export function registerMcmAuth(app: FastifyInstance, mcmApiKey: string): void {
+export function registerMcmAuth(app: FastifyInstance, mcmApiKey: string, jwt?: JwtVerifier): void {
+  const required =
+    jwt === undefined
+      ? 'a valid MCM API key (Authorization: Bearer <MCM_API_KEY>) is required'
+      : 'a valid MCM API key or JWT with scope edge:mcm (Authorization: Bearer <token>) is required';
   app.decorateRequest('clientId', '');
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const token = bearerToken(request.headers.authorization);
-    if (token === undefined || !secretsEqual(token, mcmApiKey)) {
-      throw new MimoeError(
-        'ERR_UNAUTHORIZED',
-        'a valid MCM API key (Authorization: Bearer <MCM_API_KEY>) is required',
-      );
+    if (token === undefined) throw new MimoeError('ERR_UNAUTHORIZED', required);
+    if (secretsEqual(token, mcmApiKey)) {
+      request.clientId = clientIdFromHeader(request.headers['x-client-id']);
+      return;
     }
-    request.clientId = clientIdFromHeader(request.headers['x-client-id']);
+    // Only a bearer shaped like a JWT is worth verifying; a mistyped API key gets the plain answer.
+    if (jwt === undefined || !looksLikeJwt(token)) throw new MimoeError('ERR_UNAUTHORIZED', required);
+    const identity = await jwt.verify(token);
+    request.clientId = identity.clientId;
   });
 }
