@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The node is shutting down' },
   ERR_WORK_DIR_IN_USE: { status: 500, summary: 'Another node runs on the same work dir' },
   ERR_INTERNAL: { status: 500, summary: 'An unexpected error inside the node' },
+  ERR_HMAC_INVALID: { status: 403, summary: 'Missing, malformed, forged or other-resource hmac code' },
+  ERR_HMAC_EXPIRED: { status: 403, summary: 'The hmac code has expired; mint a new one' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

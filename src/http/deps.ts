@@ -5,6 +5,7 @@ import type { ImageStore } from '../images/store.js';
 import type { MimRegistry } from '../mims/registry.js';
 import type { MimRequest, ResponseSink } from '../sandbox/types.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { EdgeHmac, JsonRpcServer } from '../jsonrpc/index.js';
 
 /** What the gateway needs from the sandbox layer. */
 export interface MimDispatcher {
@@ -25,4 +26,8 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly version: string;
   readonly nodeId: string;
+  /** Account Association JSON-RPC (`POST /jsonrpc/v1`). */
+  readonly jsonrpc: JsonRpcServer;
+  /** Checks the edge HMAC codes that authorise tarball downloads. */
+  readonly edgeHmac: EdgeHmac;
 }
