@@ -1,8 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { gzipSync } from 'node:zlib';
-import { TestNode } from '../helpers/node-process.js';
+import { McmClient, McmApiError } from '../../src/client/mcm-client.js';
+import { TestNode, tempDir } from '../helpers/node-process.js';
 import { fixtureImage } from '../helpers/fixtures.js';
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -146,6 +152,20 @@ describe('image tarball download', () => {
     ]);
   });
 
+  it('the client reports refusals with their codes', async () => {
+    const client = new McmClient({ url: a.url, apiKey: a.mcmKey });
+    await assert.rejects(
+      client.downloadTarball('api-hello-v1', 'forged'),
+      (err: unknown) => err instanceof McmApiError && err.status === 403 && err.code === 'ERR_HMAC_INVALID',
+    );
+    const wrongKey = new McmClient({ url: a.url, apiKey: 'wrong' });
+    await assert.rejects(
+      wrongKey.tarballCode('api-hello-v1'),
+      (err: unknown) =>
+        err instanceof McmApiError && err.code === 'ERR_JSONRPC' && /-32001/.test(err.message),
+    );
+  });
+
   it('answers 404 for an unknown image with a valid code, 403 without one', async () => {
     const code = await mint(a, 'api-nothing');
     assert.deepEqual(await refusal(await download(a, 'api-nothing', `?hmac=${code}`)), [
@@ -171,8 +191,18 @@ describe('image tarball download', () => {
   });
 
   it('a tarball downloaded from one node and uploaded to another deploys there and answers the same', async () => {
-    const res = await download(a, 'api-hello-v1', `?hmac=${await mint(a, 'api-hello-v1')}`);
-    const tar = Buffer.from(await res.arrayBuffer());
+    // Through the typed client, as the CLI would: mint with the MCM key, stream the download to a file.
+    const client = new McmClient({ url: a.url, apiKey: a.mcmKey });
+    const { size, body } = await client.downloadTarball(
+      'api-hello-v1',
+      await client.tarballCode('api-hello-v1'),
+    );
+    assert.equal(size, original.length);
+    const dir = tempDir();
+    const file = path.join(dir, 'hello-v1.tar');
+    await pipeline(Readable.fromWeb(body as NodeReadableStream<Uint8Array>), fs.createWriteStream(file));
+    const tar = fs.readFileSync(file);
+    fs.rmSync(dir, { recursive: true, force: true });
     assert.equal(sha256(tar), sha256(original));
 
     const uploaded = await b.upload(tar);
