@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { gzipSync } from 'node:zlib';
 import { McmClient, McmApiError } from '../../src/client/mcm-client.js';
 import { TestNode, tempDir } from '../helpers/node-process.js';
@@ -200,7 +199,7 @@ describe('image tarball download', () => {
     assert.equal(size, original.length);
     const dir = tempDir();
     const file = path.join(dir, 'hello-v1.tar');
-    await pipeline(Readable.fromWeb(body as NodeReadableStream<Uint8Array>), fs.createWriteStream(file));
+    await pipeline(Readable.fromWeb(body), fs.createWriteStream(file));
     const tar = fs.readFileSync(file);
     fs.rmSync(dir, { recursive: true, force: true });
     assert.equal(sha256(tar), sha256(original));
