@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { bearerToken } from '../auth/api-key.js';
+import { RPC_ERRORS } from '../jsonrpc/index.js';
 import type { AppDeps } from './deps.js';
 import { isFromLocalMim } from './mim-origin.js';
 
@@ -29,6 +30,11 @@ export async function jsonRpcRoutes(app: FastifyInstance, deps: AppDeps): Promis
       bearer: bearerToken(request.headers.authorization),
       fromLocalMim: isFromLocalMim(request),
     });
+    const refused = (Array.isArray(answer) ? answer : answer === undefined ? [] : [answer]).filter(
+      (a) => 'error' in a && a.error.code === RPC_ERRORS.UNAUTHORIZED,
+    ).length;
+    // Wrong-key attempts are worth an operator's eye; the key presented is never logged.
+    if (refused > 0) request.log.info({ refused }, 'JSON-RPC calls refused: missing or wrong key');
     if (answer === undefined) return reply.code(204).send();
     return reply.code(200).type('application/json; charset=utf-8').send(JSON.stringify(answer));
   });

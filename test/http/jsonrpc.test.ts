@@ -99,6 +99,11 @@ describe('Account Association JSON-RPC over HTTP', () => {
     const mint = ['', inAMinute(), nodeId, '/mcm/v1/images/api-x/tarball'];
     assert.equal((await rpc('getEdgeHmacCode', mint)).error?.code, -32001);
     assert.equal((await rpc('getEdgeHmacCode', mint, 'wrong')).error?.code, -32001);
+    // The node's log reaches us over a pipe, possibly after the answer: wait for it a little.
+    for (let i = 0; i < 40 && !node.logs.some((l) => l.msg.startsWith('JSON-RPC calls refused')); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(node.logs.some((l) => l.msg.startsWith('JSON-RPC calls refused')));
   });
 
   it('mints a code with the account key or the MCM key', async () => {

@@ -88,6 +88,8 @@ describe('image tarball download', () => {
     const again = await download(a, 'api-hello-v1', `?hmac=${code}`, { authorization: 'Bearer wrong' });
     assert.equal(again.status, 200);
     await again.arrayBuffer();
+    // The code is a credential: request log lines carry the path without its query.
+    assert.ok(!JSON.stringify(a.logs).includes(code.split('.')[1] as string));
   });
 
   it('accepts a code minted with the MCM key', async () => {
