@@ -13,6 +13,7 @@ import { Supervisor } from './sandbox/supervisor.js';
 import { Metrics } from './metrics/metrics.js';
 import { loadOrCreateDataKey } from './datastore/index.js';
 import { createApp } from './http/app.js';
+import { EdgeHmac, JsonRpcServer, accountMethods, nodeIdentityStore } from './jsonrpc/index.js';
 import { VERSION } from './version.js';
 import { MimOrigin } from './auth/mim-origin.js';
 
@@ -115,6 +116,13 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     },
   );
   const metrics = new Metrics();
+  const identity = nodeIdentityStore(db);
+  const edgeHmac = new EdgeHmac(() => identity.hmacSecret());
+  const jsonrpc = new JsonRpcServer({
+    keys: keyFile.keys,
+    methods: accountMethods({ nodeId, version: VERSION, identity, hmac: edgeHmac }),
+    onInternalError: (err, method) => logger.error({ err, method }, 'JSON-RPC method failed'),
+  });
 
   let app: Awaited<ReturnType<typeof createApp>> | undefined;
   let closing: Promise<void> | undefined;
@@ -161,6 +169,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       nodeId,
       mimOrigin,
       jwt,
+      jsonrpc,
+      edgeHmac,
     });
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;

@@ -78,6 +78,89 @@ export class McmClient {
     });
   }
 
+  /**
+   * Mints a download code for an image's tarball (JSON-RPC `getEdgeHmacCode` on the same node, with
+   * this client's key: the node takes the MCM key for that method). Codes live at most 7 days.
+   */
+  async tarballCode(imageId: string, lifetimeSeconds = 300): Promise<string> {
+    const me = await this.rpc<{ nodeId: string }>('getMe', []);
+    const expiry = Math.floor(Date.now() / 1000) + lifetimeSeconds;
+    const resource = `/mcm/v1/images/${encodeURIComponent(imageId)}/tarball`;
+    const minted = await this.rpc<{ edgeHmacCode: string }>('getEdgeHmacCode', [
+      '',
+      expiry,
+      me.nodeId,
+      resource,
+    ]);
+    return minted.edgeHmacCode;
+  }
+
+  /**
+   * Downloads an image's tar exactly as it was uploaded (`GET /images/{id}/tarball?hmac=`). The body
+   * is a stream: read it to a file, not into memory, for large images.
+   */
+  async downloadTarball(
+    imageId: string,
+    hmac: string,
+  ): Promise<{ size: number; body: ReadableStream<Uint8Array> }> {
+    const url = `${this.base}/images/${encodeURIComponent(imageId)}/tarball?hmac=${encodeURIComponent(hmac)}`;
+    const res = await this.fetchOrThrow(url, { method: 'GET' });
+    if (!res.ok || res.body === null) await this.throwFor(res);
+    return {
+      size: Number(res.headers.get('content-length') ?? NaN),
+      body: res.body as ReadableStream<Uint8Array>,
+    };
+  }
+
+  /** One JSON-RPC call on the node's `/jsonrpc/v1`; an error object becomes McmApiError `ERR_JSONRPC`. */
+  async rpc<T>(method: string, params: unknown[]): Promise<T> {
+    const res = await this.fetchOrThrow(`${this.opts.url.replace(/\/+$/, '')}/jsonrpc/v1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.opts.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', method, params, id: 1 }),
+    });
+    if (!res.ok) await this.throwFor(res);
+    const answer = (await res.json()) as { result?: T; error?: { code: number; message: string } };
+    if (answer.error !== undefined || answer.result === undefined) {
+      throw new McmApiError(
+        res.status,
+        'ERR_JSONRPC',
+        `${method}: ${answer.error?.message ?? 'no result'} (JSON-RPC ${answer.error?.code ?? '?'})`,
+        answer,
+      );
+    }
+    return answer.result;
+  }
+
+  private async fetchOrThrow(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, {
+        ...init,
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const why =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      throw new McmApiError(0, 'ERR_UNREACHABLE', `cannot reach the node at ${this.opts.url}: ${why}`);
+    }
+  }
+
+  private async throwFor(res: Response): Promise<never> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await res.text());
+    } catch {
+      parsed = undefined;
+    }
+    const e = parsed as Partial<McmErrorBody> | undefined;
+    throw new McmApiError(
+      res.status,
+      typeof e?.error === 'string' ? e.error : `HTTP_${res.status}`,
+      typeof e?.message === 'string' ? e.message : `HTTP ${res.status} ${res.statusText}`,
+      parsed,
+    );
+  }
+
   async request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.apiKey}` };
     if (this.opts.clientId !== undefined) headers['x-client-id'] = this.opts.clientId;

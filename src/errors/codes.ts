@@ -49,6 +49,8 @@ export const ERROR_CODES = {
     status: 500,
     summary: 'A JWT verification key file is missing, unreadable or invalid',
   },
+  ERR_HMAC_INVALID: { status: 403, summary: 'Missing, malformed, forged or other-resource hmac code' },
+  ERR_HMAC_EXPIRED: { status: 403, summary: 'The hmac code has expired; mint a new one' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

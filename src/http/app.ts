@@ -5,11 +5,12 @@ import { MimoeError } from '../errors/index.js';
 import type { AppDeps } from './deps.js';
 import { errorBody, toHttpError } from './errors.js';
 import { registerMcmAuth } from './mcm/auth.js';
-import { imageRoutes } from './mcm/images.js';
+import { imageRoutes, imageTarballRoute } from './mcm/images.js';
 import { mimRoutes } from './mcm/mims.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { opsRoutes } from './ops.js';
 import { clientErrorHandler } from './client-errors.js';
+import { jsonRpcRoutes } from './jsonrpc.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -79,6 +80,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { prefix: '/mcm/v1' },
   );
+
+  // Outside the MCM key hook: an edge HMAC code authorises the download on its own.
+  await app.register(async (dl) => imageTarballRoute(dl, deps), { prefix: '/mcm/v1' });
+  await app.register(async (rpc) => jsonRpcRoutes(rpc, deps));
 
   await app.register(async (gw) => gatewayRoutes(gw, deps));
   return app;

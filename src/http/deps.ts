@@ -7,6 +7,7 @@ import type { MimRegistry } from '../mims/registry.js';
 import type { MimRequest, ResponseSink } from '../sandbox/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MimOrigin } from '../auth/mim-origin.js';
+import type { EdgeHmac, JsonRpcServer } from '../jsonrpc/index.js';
 
 /** What the gateway needs from the sandbox layer. */
 export interface MimDispatcher {
@@ -31,4 +32,8 @@ export interface AppDeps {
   readonly mimOrigin: MimOrigin;
   /** Verifies MCM bearer JWTs; undefined when no JWT key is configured (JWTs are then refused). */
   readonly jwt?: JwtVerifier | undefined;
+  /** Account Association JSON-RPC (`POST /jsonrpc/v1`). */
+  readonly jsonrpc: JsonRpcServer;
+  /** Checks the edge HMAC codes that authorise tarball downloads. */
+  readonly edgeHmac: EdgeHmac;
 }

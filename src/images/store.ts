@@ -116,6 +116,36 @@ export class ImageStore {
     return row === undefined ? undefined : fromRow(row);
   }
 
+  /**
+   * An image by its full id, whatever its client. Only for callers that hold an authorisation bound
+   * to that id (an edge HMAC code for its tarball); everything else looks up within its client.
+   */
+  byId(id: string): ImageRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  /**
+   * Opens the uploaded tar of an image, byte for byte as it was uploaded. The open descriptor keeps
+   * the file readable even if the image is replaced or deleted while it is being sent.
+   */
+  async openTar(record: ImageRecord): Promise<{ handle: fs.promises.FileHandle; size: number } | undefined> {
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(this.blobs.tarPath(record.blob), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const { size } = await handle.stat();
+      return { handle, size };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
   byName(clientId: string, name: string): ImageRecord | undefined {
     return this.get(clientId, objectId(clientId, name));
   }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { MimoeError, isMimoeError } from '../../errors/index.js';
 import { toImageView } from '../../images/image.js';
+import { tarballResource } from '../../jsonrpc/index.js';
 import type { AppDeps } from '../deps.js';
 
 /**
@@ -63,4 +64,54 @@ export function imageRoutes(app: FastifyInstance, deps: AppDeps): void {
     }
     return toImageView(deps.images.delete(request.clientId, id));
   });
+}
+
+/** A file name for Content-Disposition: the image name with anything unusual replaced. */
+function downloadName(name: string): string {
+  return `${name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 128)}.tar`;
+}
+
+/**
+ * `GET /images/{id}/tarball?hmac=CODE` (seed: Download Image Tarball): the image's tar exactly as it
+ * was uploaded, streamed from disk.
+ *
+ * Decision: the code is the whole authorisation, like a download link, and no MCM key is needed
+ * (the seed lists `hmac` as the only requirement). Registered outside the MCM key hook for that
+ * reason. The code is bound to the full image id, which names the client, so it opens one image
+ * of one client and nothing else. The code is checked before the image is looked up: without a
+ * valid code, nobody learns whether an image exists.
+ */
+export function imageTarballRoute(app: FastifyInstance, deps: AppDeps): void {
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/images/:id/tarball',
+    // HEAD would open the file for nothing; the download link is for GET.
+    { exposeHeadRoute: false },
+    async (request, reply) => {
+      const { id } = request.params;
+      const hmac = request.query['hmac'];
+      if (typeof hmac !== 'string' || hmac === '') {
+        throw new MimoeError(
+          'ERR_HMAC_INVALID',
+          'the query parameter hmac is required once (mint a code with the JSON-RPC method getEdgeHmacCode)',
+        );
+      }
+      const check = deps.edgeHmac.check(hmac, tarballResource(id));
+      if (check === 'expired') throw new MimoeError('ERR_HMAC_EXPIRED', 'the hmac code has expired');
+      if (check !== 'ok')
+        throw new MimoeError('ERR_HMAC_INVALID', 'the hmac code is not valid for this image');
+      const image = deps.images.byId(id);
+      const tar = image === undefined ? undefined : await deps.images.openTar(image);
+      if (image === undefined || tar === undefined) {
+        throw new MimoeError('ERR_IMAGE_NOT_FOUND', `image ${id} not found`);
+      }
+      request.log.info({ image: image.id, size: tar.size }, 'image tarball download');
+      return reply
+        .header('content-type', 'application/tar')
+        .header('content-length', String(tar.size))
+        .header('content-disposition', `attachment; filename="${downloadName(image.name)}"`)
+        .header('etag', `"${image.digest}"`)
+        .header('cache-control', 'no-store')
+        .send(tar.handle.createReadStream());
+    },
+  );
 }
