@@ -116,7 +116,20 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     },
   );
   const metrics = new Metrics();
-  const identity = nodeIdentityStore(db);
+  const stored = nodeIdentityStore(db);
+  // context.info.accountId is part of each mim's spec: a change of account reloads the mims, so
+  // the next requests see it (requests running finish on the old one).
+  const identity = {
+    ...stored,
+    setAccountId(accountId: string): void {
+      stored.setAccountId(accountId);
+      mims.refreshInfo();
+    },
+    clearAccountId(): void {
+      stored.clearAccountId();
+      mims.refreshInfo();
+    },
+  };
   const edgeHmac = new EdgeHmac(() => identity.hmacSecret());
   const jsonrpc = new JsonRpcServer({
     keys: keyFile.keys,

@@ -266,6 +266,12 @@ export class MimRegistry {
     return rows.length;
   }
 
+  /** Sends every mim its spec again (the node's identity changed, e.g. the associated account). */
+  refreshInfo(): void {
+    const rows = this.db.prepare('SELECT * FROM mims ORDER BY created, id').all() as MimRow[];
+    for (const row of rows) this.host.deploy(this.spec(fromRow(row)));
+  }
+
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM mims').get() as { n: number }).n;
   }

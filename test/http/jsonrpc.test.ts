@@ -173,7 +173,7 @@ describe('Account Association JSON-RPC over HTTP', () => {
     assert.equal(named.error?.code, -32602);
   });
 
-  it('records the account on associateAccount and clears it on unassociateAccount; mims deployed meanwhile see it', async () => {
+  it('records the account on associateAccount and clears it on unassociateAccount; running mims see it', async () => {
     const token = unsignedJwt({ sub: 'acct-42', exp: inAMinute() });
     const associated = await rpc('associateAccount', [token], node.accountKey);
     assert.deepEqual(associated.result, { nodeId, accountId: 'acct-42' });
@@ -189,6 +189,11 @@ describe('Account Association JSON-RPC over HTTP', () => {
     const cleared = await rpc('unassociateAccount', [token], node.accountKey);
     assert.deepEqual(cleared.result, { nodeId, accountId: '' });
     assert.equal((await rpc('getMe', [])).result?.['accountId'], '');
+    // A mim already running sees the change on its next request.
+    const after = (await (await fetch(`${node.url}/api/hello/v1/echo`)).json()) as {
+      info: { accountId: string };
+    };
+    assert.equal(after.info.accountId, '');
   });
 
   it('answers notifications with 204 and no body, and batches with an array', async () => {
