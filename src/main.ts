@@ -12,6 +12,7 @@ import { Supervisor } from './sandbox/supervisor.js';
 import { Metrics } from './metrics/metrics.js';
 import { loadOrCreateDataKey } from './datastore/index.js';
 import { createApp } from './http/app.js';
+import { WebSocketHub } from './http/gateway/websocket-hub.js';
 import { VERSION } from './version.js';
 
 export interface RunningNode {
@@ -65,6 +66,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   const images = new ImageStore(db, config.workDir, config);
   images.sweep();
 
+  const metrics = new Metrics();
+  const sockets = new WebSocketHub(logger.child({ component: 'websocket' }), metrics);
   const supervisor = new Supervisor({
     processes: config.sandboxProcesses,
     mimConcurrency: config.mimConcurrency,
@@ -79,6 +82,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     onMimStopped: (mimId, reason) => {
       logger.error({ mim: mimId }, `mim stopped: ${reason}`);
     },
+    onSocketEvent: (event) => sockets.publish(event),
+    onMimRemoved: (mimId) => sockets.closeMim(mimId),
   });
   let port = config.apiPort;
   let dataKey: string | undefined;
@@ -95,7 +100,6 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       dataKey: () => (dataKey ??= loadOrCreateDataKey(config.workDir)),
     },
   );
-  const metrics = new Metrics();
 
   let app: Awaited<ReturnType<typeof createApp>> | undefined;
   let closing: Promise<void> | undefined;
@@ -119,6 +123,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
         }
       } finally {
         clearTimeout(timer);
+        // Already done by the app's close when it was up; this covers a start-up that failed.
+        await sockets.close();
         await supervisor.close();
         db.close();
         workDir.release();
@@ -140,6 +146,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       metrics,
       version: VERSION,
       nodeId,
+      sockets,
     });
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;

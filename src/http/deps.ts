@@ -5,6 +5,7 @@ import type { ImageStore } from '../images/store.js';
 import type { MimRegistry } from '../mims/registry.js';
 import type { MimRequest, ResponseSink } from '../sandbox/types.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { WebSocketHub } from './gateway/websocket-hub.js';
 
 /** What the gateway needs from the sandbox layer. */
 export interface MimDispatcher {
@@ -25,4 +26,6 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly version: string;
   readonly nodeId: string;
+  /** The mims' WebSocket clients; the supervisor publishes mims' events to it. */
+  readonly sockets: WebSocketHub;
 }

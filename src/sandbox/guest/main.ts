@@ -102,6 +102,7 @@ function start(emit: GuestEmit, payload: GuestStartPayload, host: GuestHostCall)
       timerGlobals.setImmediate(callback);
     },
     call,
+    (...event) => outbox.send(...event),
   );
   handler(context, createRequest(payload.request, call), response.res);
 }

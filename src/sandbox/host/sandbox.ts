@@ -146,6 +146,7 @@ export async function runSandbox(): Promise<void> {
     file: (status, headers, file) => streamFile(id, flow, store, status, headers, file),
     fail: (code: ErrorCode, message: string) => post({ t: 'fail', id, code, message }),
     log: (level, message) => log(mimId, level, message),
+    socketEvent: (type, message) => post({ t: 'socket-event', mimId, type, message: message ?? null }),
   });
 
   const onRequest = (message: RequestMessage): void => {
