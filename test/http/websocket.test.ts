@@ -219,10 +219,11 @@ describe('WebSocket events from mims', () => {
     client.close();
   });
 
-  it('closes a client that stops reading with 1013 while a fast client keeps receiving', async () => {
+  it('closes a client that stops reading with 1013 while a fast client keeps receiving', async (t) => {
     const fast = await open('/api/b/v1');
     const slow = await open('/api/b/v1');
-    slow.socket?.pause();
+    assert.ok(slow.socket !== undefined);
+    slow.socket.pause();
     const slowClosed = (): boolean => node.logs.some((l) => l.msg.startsWith('websocket client too slow'));
     let sent = 0;
     for (let i = 0; i < 200 && !slowClosed(); i++) {
@@ -231,15 +232,28 @@ describe('WebSocket events from mims', () => {
       await fast.until(sent, 20_000);
     }
     assert.ok(slowClosed(), 'the slow client was never closed');
+    const line = node.logs.find((l) => l.msg.startsWith('websocket client too slow'));
+    t.diagnostic(
+      `slow client closed after ${sent} events of 60 KB; ${String(line?.['bufferedBytes'])} bytes buffered`,
+    );
     // The fast client keeps receiving after the slow one was dropped.
     await getJson(`${node.url}/api/b/v1/send?type=after`);
     const frames = await fast.until(sent + 1);
     assert.deepEqual(frames[sent], { type: 'after' });
-    slow.socket?.resume();
+    slow.socket.resume();
     const closed = await slow.closed;
     assert.equal(closed.code, 1013);
     assert.ok(slow.frames.length < sent, 'the slow client missed events');
     fast.close();
+  });
+
+  it('ignores what clients send, and closes one that sends more than 4 KiB in a frame with 1009', async () => {
+    const client = await open('/api/b/v1');
+    client.ws.send('hello?');
+    await getJson(`${node.url}/api/b/v1/send?type=still-open`);
+    assert.deepEqual(await client.until(1), [{ type: 'still-open' }]);
+    client.ws.send('x'.repeat(5000));
+    assert.equal((await client.closed).code, 1009);
   });
 
   it('closes the clients of a mim with 1001 when it is undeployed', async () => {
