@@ -86,8 +86,11 @@ export class WebSocketHub {
     ws.on('error', (err) => {
       this.logger.debug({ mim: mimId, err: err.message }, 'websocket client error');
     });
-    if (this.admit(mimId) !== 'ok') {
-      this.leave(ws, CLOSE_TRY_AGAIN_LATER, 'too many clients');
+    // The upgrade was admitted just before (synchronously); this only guards against misuse.
+    const admitted = this.admit(mimId);
+    if (admitted !== 'ok') {
+      if (admitted === 'closing') this.leave(ws, CLOSE_GOING_AWAY, 'the node is shutting down');
+      else this.leave(ws, CLOSE_TRY_AGAIN_LATER, 'too many clients');
       return;
     }
     const client: Client = { ws, mimId, alive: true };
