@@ -141,7 +141,7 @@ describe('WebSocket events from mims', () => {
 
   it('sends each event as one text frame to the clients of the mim, on its mount path and alias', async () => {
     const mount = await open('/acme/a/v1');
-    const alias = await open('/api/a/v1/');
+    const alias = await open('/api/a/v1/?since=now');
     const other = await open('/api/b/v1');
     await getJson(`${node.url}/acme/a/v1/send?type=greeting&message=hello`);
     await getJson(`${node.url}/api/a/v1/send?type=bare`);
