@@ -14,6 +14,7 @@ import { Metrics } from './metrics/metrics.js';
 import { loadOrCreateDataKey } from './datastore/index.js';
 import { createApp } from './http/app.js';
 import { EdgeHmac, JsonRpcServer, accountMethods, nodeIdentityStore } from './jsonrpc/index.js';
+import { WebSocketHub } from './http/gateway/websocket-hub.js';
 import { VERSION } from './version.js';
 import { MimOrigin } from './auth/mim-origin.js';
 
@@ -82,6 +83,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   const images = new ImageStore(db, config.workDir, config);
   images.sweep();
 
+  const metrics = new Metrics();
+  const sockets = new WebSocketHub(logger.child({ component: 'websocket' }), metrics);
   const supervisor = new Supervisor({
     processes: config.sandboxProcesses,
     mimConcurrency: config.mimConcurrency,
@@ -96,6 +99,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     onMimStopped: (mimId, reason) => {
       logger.error({ mim: mimId }, `mim stopped: ${reason}`);
     },
+    onSocketEvent: (event) => sockets.publish(event),
+    onMimRemoved: (mimId) => sockets.closeMim(mimId),
   });
   let port = config.apiPort;
   const mimOrigin = new MimOrigin();
@@ -115,7 +120,6 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       originOf: (mimId) => mimOrigin.tokenFor(mimId),
     },
   );
-  const metrics = new Metrics();
   const stored = nodeIdentityStore(db);
   // context.info.accountId is part of each mim's spec: a change of account reloads the mims, so
   // the next requests see it (requests running finish on the old one).
@@ -159,6 +163,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
         }
       } finally {
         clearTimeout(timer);
+        // Already done by the app's close when it was up; this covers a start-up that failed.
+        await sockets.close();
         await supervisor.close();
         db.close();
         workDir.release();
@@ -184,6 +190,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       jwt,
       jsonrpc,
       edgeHmac,
+      sockets,
     });
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;

@@ -8,6 +8,7 @@ import { registerMcmAuth } from './mcm/auth.js';
 import { imageRoutes, imageTarballRoute } from './mcm/images.js';
 import { mimRoutes } from './mcm/mims.js';
 import { gatewayRoutes } from './gateway/routes.js';
+import { attachWebSocketUpgrades } from './gateway/websocket-upgrade.js';
 import { opsRoutes } from './ops.js';
 import { clientErrorHandler } from './client-errors.js';
 import { jsonRpcRoutes } from './jsonrpc.js';
@@ -86,5 +87,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (rpc) => jsonRpcRoutes(rpc, deps));
 
   await app.register(async (gw) => gatewayRoutes(gw, deps));
+  attachWebSocketUpgrades(app.server, deps, deps.sockets);
+  // Upgraded sockets are no longer HTTP connections: the server's close would wait for them.
+  app.addHook('preClose', async () => deps.sockets.close());
   return app;
 }

@@ -8,6 +8,7 @@ import type { MimRequest, ResponseSink } from '../sandbox/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MimOrigin } from '../auth/mim-origin.js';
 import type { EdgeHmac, JsonRpcServer } from '../jsonrpc/index.js';
+import type { WebSocketHub } from './gateway/websocket-hub.js';
 
 /** What the gateway needs from the sandbox layer. */
 export interface MimDispatcher {
@@ -36,4 +37,6 @@ export interface AppDeps {
   readonly jsonrpc: JsonRpcServer;
   /** Checks the edge HMAC codes that authorise tarball downloads. */
   readonly edgeHmac: EdgeHmac;
+  /** The mims' WebSocket clients; the supervisor publishes mims' events to it. */
+  readonly sockets: WebSocketHub;
 }

@@ -4,6 +4,9 @@ export class Metrics {
   private mimRequests = 0;
   private mimErrors = 0;
   private imageUploads = 0;
+  private websocketClients = 0;
+  private websocketFramesSent = 0;
+  private websocketFramesDropped = 0;
   private readonly started = Date.now();
 
   httpResponse(scope: 'mcm' | 'mim' | 'other', status: number): void {
@@ -17,6 +20,17 @@ export class Metrics {
 
   imageUploaded(): void {
     this.imageUploads++;
+  }
+
+  /** WebSocket clients connected to mims now. */
+  websocketClientCount(n: number): void {
+    this.websocketClients = n;
+  }
+
+  /** Event frames written to clients, and frames a client did not get (it was too far behind). */
+  websocketFrames(sent: number, dropped: number): void {
+    this.websocketFramesSent += sent;
+    this.websocketFramesDropped += dropped;
   }
 
   uptimeSeconds(): number {
@@ -34,6 +48,14 @@ export class Metrics {
     lines.push('# TYPE mimoe_mim_requests_total counter', `mimoe_mim_requests_total ${this.mimRequests}`);
     lines.push('# TYPE mimoe_mim_errors_total counter', `mimoe_mim_errors_total ${this.mimErrors}`);
     lines.push('# TYPE mimoe_image_uploads_total counter', `mimoe_image_uploads_total ${this.imageUploads}`);
+    lines.push(
+      '# TYPE mimoe_websocket_clients gauge',
+      `mimoe_websocket_clients ${this.websocketClients}`,
+      '# TYPE mimoe_websocket_frames_sent_total counter',
+      `mimoe_websocket_frames_sent_total ${this.websocketFramesSent}`,
+      '# TYPE mimoe_websocket_frames_dropped_total counter',
+      `mimoe_websocket_frames_dropped_total ${this.websocketFramesDropped}`,
+    );
     lines.push(
       '# TYPE mimoe_uptime_seconds gauge',
       `mimoe_uptime_seconds ${this.uptimeSeconds().toFixed(1)}`,

@@ -23,6 +23,14 @@ function invalid(message: string): MimoeError {
   return new MimoeError('ERR_MIM_INVALID', message);
 }
 
+/**
+ * Whether the mim takes WebSocket clients and its events reach them: `MCM.WEBSOCKET_SUPPORT` or
+ * `WEBSOCKET_SUPPORT` is "true" (the sandbox applies the same rule, src/sandbox/abi.ts).
+ */
+export function websocketSupported(env: Readonly<Record<string, string>>): boolean {
+  return env[ENV_WEBSOCKET] === 'true' || env[ENV_WEBSOCKET_SHORT] === 'true';
+}
+
 /** Normalises a base path: the trailing slash is ignored (runtime.md §6). */
 export function normaliseBasePath(value: string): string {
   if (!BASE_PATH.test(value) || value.length > 512) {

@@ -63,6 +63,8 @@ export interface GuestStartPayload {
  *   was already sent by `res.write`. The request is over for the guest.
  * - `http(callId, options)`: `context.http.request` (options as plain data, callbacks kept by the
  *   guest under callId); the host answers with HttpDelivery items passed to the next `tick`.
+ * - `socket(type, message | null)`: `context.dispatchWebSocketEvent` (the guest has checked the
+ *   mim's WebSocket support, the arguments and the per-request limits; the host checks again)
  */
 export type GuestEvent =
   | ['respond', number, GuestHeaders, GuestChunk | undefined]
@@ -74,7 +76,8 @@ export type GuestEvent =
   | ['invalid', string]
   | ['wake', number]
   | ['file', number | null, GuestHeaders | null, string]
-  | ['http', number, unknown];
+  | ['http', number, unknown]
+  | ['socket', string, string | null];
 
 export type GuestEmit = (...event: GuestEvent) => void;
 
@@ -135,3 +138,16 @@ export const HOST_PAGE_BYTES = 4 * 1024 * 1024;
 export const GUEST_LOG_MAX_CHARS = 8 * 1024;
 /** Console lines one request may send; later ones are counted and dropped. */
 export const GUEST_LOG_MAX_LINES = 1000;
+
+/** Largest WebSocket event frame (`{"type":...,"message":...}` as UTF-8); larger ones are dropped. */
+export const SOCKET_EVENT_MAX_BYTES = 64 * 1024;
+/** WebSocket events one request may dispatch; later ones are counted and dropped. */
+export const SOCKET_EVENTS_PER_REQUEST = 100;
+
+/**
+ * Whether a mim may dispatch WebSocket events: its env has `MCM.WEBSOCKET_SUPPORT` or
+ * `WEBSOCKET_SUPPORT` set to "true" (the same rule as src/mims/env.ts websocketSupported).
+ */
+export function socketEventsEnabled(env: Readonly<Record<string, string>>): boolean {
+  return env['MCM.WEBSOCKET_SUPPORT'] === 'true' || env['WEBSOCKET_SUPPORT'] === 'true';
+}

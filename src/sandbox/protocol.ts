@@ -56,6 +56,13 @@ export type FromSandbox =
   | { readonly t: 'log'; readonly mimId: string; readonly level: MimLogLevel; readonly message: string }
   | { readonly t: 'unloaded'; readonly seq: number }
   | { readonly t: 'store-closed'; readonly seq: number }
+  /** `context.dispatchWebSocketEvent`: for the mim's WebSocket clients (checked and capped). */
+  | {
+      readonly t: 'socket-event';
+      readonly mimId: string;
+      readonly type: string;
+      readonly message: string | null;
+    }
   /** Something the node's own log should show (the sandbox has no logger of its own). */
   | {
       readonly t: 'diag';
@@ -81,6 +88,7 @@ const FROM_SANDBOX_TYPES = new Set([
   'unloaded',
   'store-closed',
   'diag',
+  'socket-event',
 ]);
 
 /** Narrows an IPC message from a sandbox process (our own code, so a tag check is enough). */

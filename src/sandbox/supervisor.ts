@@ -17,7 +17,7 @@ import type { Logger } from '../log/logger.js';
 import { CrashWindow } from './crash-window.js';
 import type { FromSandbox, ToSandbox } from './protocol.js';
 import { SandboxProcess } from './sandbox-process.js';
-import type { MimLogLine, MimRequest, MimSpec, ResponseSink } from './types.js';
+import type { MimLogLine, MimRequest, MimSocketEvent, MimSpec, ResponseSink } from './types.js';
 
 export interface SupervisorOptions {
   /** How many sandbox processes to run. */
@@ -35,6 +35,10 @@ export interface SupervisorOptions {
   mimConcurrency?: number;
   /** Requests of one mim waiting for a turn (default DEFAULTS.mimQueueLength). */
   mimQueueLength?: number;
+  /** A deployed mim dispatched a WebSocket event (already checked and capped by its sandbox). */
+  onSocketEvent?: (event: MimSocketEvent) => void;
+  /** A mim is being undeployed (its WebSocket clients are closed). */
+  onMimRemoved?: (mimId: string) => void;
 }
 
 export interface SupervisorStats {
@@ -186,6 +190,7 @@ export class Supervisor {
     const entry = this.mims.get(mimId);
     if (entry === undefined) return;
     this.mims.delete(mimId);
+    this.notify(() => this.opts.onMimRemoved?.(mimId));
     const dropped = [...entry.held, ...entry.waiting];
     entry.held = [];
     entry.waiting = [];
@@ -476,6 +481,12 @@ export class Supervisor {
       }
       case 'ready':
         return;
+      case 'socket-event': {
+        // A request of an undeployed (or moved) mim may still be finishing: its events go nowhere.
+        if (this.mims.get(message.mimId)?.slot !== slot) return;
+        const event = { mimId: message.mimId, type: message.type, message: message.message ?? undefined };
+        return this.notify(() => this.opts.onSocketEvent?.(event));
+      }
     }
     const pending = this.pending.get(message.id);
     if (pending === undefined || pending.slot !== slot) return;
@@ -624,6 +635,15 @@ export class Supervisor {
     }
     if (best === undefined) throw new MimoeError('ERR_INTERNAL', 'the supervisor was not started');
     return best;
+  }
+
+  /** Calls a listener of the node's; one that throws must not take the supervisor down. */
+  private notify(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.opts.logger.error({ err }, 'supervisor listener failed');
+    }
   }
 
   private mimLog(line: MimLogLine): void {

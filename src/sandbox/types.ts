@@ -85,3 +85,11 @@ export interface MimLogLine {
   readonly level: MimLogLevel;
   readonly message: string;
 }
+
+/** `context.dispatchWebSocketEvent` of a mim, for its WebSocket clients (runtime.md §3). */
+export interface MimSocketEvent {
+  readonly mimId: string;
+  readonly type: string;
+  /** Absent when the mim gave none. */
+  readonly message: string | undefined;
+}

@@ -2,7 +2,7 @@
  * The `context` object (runtime.md §3): one per request, plain and extensible. Each capability
  * is built by its own module under capabilities/, the seam where host-backed versions plug in.
  */
-import type { GuestStartPayload } from '../abi.js';
+import type { GuestEvent, GuestStartPayload } from '../abi.js';
 import { createEdge } from './capabilities/edge.js';
 import { createHttp, type HttpCalls } from './capabilities/http.js';
 import { createStorage } from './capabilities/storage.js';
@@ -24,6 +24,8 @@ export function createContext(
   defer: (callback: () => void) => void,
   call: HostCaller,
   httpCalls: HttpCalls,
+  /** The request's outbox (events to the host). */
+  send: (...event: GuestEvent) => void,
 ): GuestContext {
   const info = payload.info;
   return {
@@ -40,6 +42,10 @@ export function createContext(
     storage: createStorage(call),
     http: createHttp(httpCalls),
     edge: createEdge(defer),
-    dispatchWebSocketEvent: createDispatchWebSocketEvent(),
+    dispatchWebSocketEvent: createDispatchWebSocketEvent(
+      payload.env,
+      (type, message) => send('socket', type, message),
+      (level, message) => send('log', level, message),
+    ),
   };
 }

@@ -105,6 +105,7 @@ function start(emit: GuestEmit, payload: GuestStartPayload, host: GuestHostCall)
     },
     call,
     httpCalls,
+    (...event) => outbox.send(...event),
   );
   handler(context, createRequest(payload.request, call), response.res);
 }

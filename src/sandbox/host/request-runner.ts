@@ -7,7 +7,14 @@
  */
 import ivm from 'isolated-vm';
 import type { ErrorCode } from '../../errors/index.js';
-import { GUEST_LOG_MAX_CHARS, type GuestLogLevel, type GuestStartPayload } from '../abi.js';
+import {
+  GUEST_LOG_MAX_CHARS,
+  SOCKET_EVENT_MAX_BYTES,
+  SOCKET_EVENTS_PER_REQUEST,
+  socketEventsEnabled,
+  type GuestLogLevel,
+  type GuestStartPayload,
+} from '../abi.js';
 import type { ResponseHeaders } from '../protocol.js';
 import type { MimSpec } from '../types.js';
 import {
@@ -50,6 +57,8 @@ export interface RunnerOutput {
   fail(code: ErrorCode, message: string): void;
   /** A line of the mim's own log (console output, its uncaught exceptions). */
   log(level: GuestLogLevel, message: string): void;
+  /** `context.dispatchWebSocketEvent`: one event for the mim's WebSocket clients (already checked). */
+  socketEvent(type: string, message: string | undefined): void;
 }
 
 /**
@@ -75,6 +84,9 @@ export class RequestRunner {
   private calls: OutboundCalls | undefined;
   /** A res.writeMimeFile body being streamed: the request is over for the guest, not yet for us. */
   private streaming: Promise<void> | undefined;
+  /** WebSocket events passed on, and whether a drop was logged already (once per request). */
+  private socketEvents = 0;
+  private socketDropLogged = false;
 
   constructor(
     private readonly spec: MimSpec,
@@ -277,6 +289,10 @@ export class RequestRunner {
       case 'http':
         if (!this.done) this.calls?.start(a, b);
         return;
+      case 'socket':
+        // Also after res.end: "answer, then tell the clients" is a natural order for a mim.
+        this.onSocketEvent(a, b);
+        return;
     }
     if (this.done) return;
     switch (kind) {
@@ -325,6 +341,29 @@ export class RequestRunner {
         return;
       }
     }
+  }
+
+  /**
+   * The guest applies the same rules; this is the check that holds even if the mim tampered with
+   * the runtime's objects: support, types, frame size, events per request.
+   */
+  private onSocketEvent(type: unknown, message: unknown): void {
+    if (!socketEventsEnabled(this.spec.env) || typeof type !== 'string') return;
+    if (message !== null && typeof message !== 'string') return;
+    const text = message ?? undefined;
+    const bytes = Buffer.byteLength(JSON.stringify(text === undefined ? { type } : { type, message: text }));
+    let reason: string | undefined;
+    if (this.socketEvents >= SOCKET_EVENTS_PER_REQUEST)
+      reason = `WebSocket event limit reached (${SOCKET_EVENTS_PER_REQUEST} per request); further events dropped`;
+    else if (bytes > SOCKET_EVENT_MAX_BYTES)
+      reason = `WebSocket event dropped: larger than ${SOCKET_EVENT_MAX_BYTES} bytes`;
+    if (reason !== undefined) {
+      if (!this.socketDropLogged) this.out.log('warn', reason);
+      this.socketDropLogged = true;
+      return;
+    }
+    this.socketEvents++;
+    this.out.socketEvent(type, text);
   }
 
   private onFailure(failure: IsolateFailure, message: string, stage: 'load' | 'run'): void {

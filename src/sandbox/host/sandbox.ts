@@ -18,6 +18,7 @@ import { MimStore } from './mim-store.js';
 import { OutputFlow } from './output-flow.js';
 import type { RunnerOutput } from './request-runner.js';
 import { readRuntimeSource } from './runtime-source.js';
+import { SocketOutlet } from './socket-outlet.js';
 
 type RequestMessage = Extract<ToSandbox, { t: 'request' }>;
 
@@ -68,6 +69,11 @@ export async function runSandbox(): Promise<void> {
     });
     if (pass) post({ t: 'log', mimId, level, message });
   };
+
+  const sockets = new SocketOutlet((message, delivered) => {
+    if (!process.connected || process.send === undefined) return;
+    process.send(message, undefined, undefined, () => delivered());
+  }, log);
 
   /** Body bytes as chunk messages; the flow counts them until the channel has taken them. */
   const sendBody = (id: number, flow: OutputFlow, data: Buffer): void => {
@@ -146,6 +152,7 @@ export async function runSandbox(): Promise<void> {
     file: (status, headers, file) => streamFile(id, flow, store, status, headers, file),
     fail: (code: ErrorCode, message: string) => post({ t: 'fail', id, code, message }),
     log: (level, message) => log(mimId, level, message),
+    socketEvent: (type, message) => sockets.send(mimId, type, message),
   });
 
   const onRequest = (message: RequestMessage): void => {
