@@ -4,6 +4,8 @@ import type { CliIo } from './io.js';
 import { registerServeCommand } from './serve.js';
 import { registerPackCommand } from './pack.js';
 import { registerMimCommand } from './mim.js';
+import { registerAddonCommand } from './addon.js';
+import { registerCompositionCommand } from './composition.js';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('mimoe')
@@ -16,6 +18,8 @@ export function buildProgram(io: CliIo): Command {
   registerServeCommand(program, io);
   registerPackCommand(program, io);
   registerMimCommand(program, io);
+  registerAddonCommand(program, io);
+  registerCompositionCommand(program, io);
   program.showSuggestionAfterError().addHelpText(
     'after',
     `

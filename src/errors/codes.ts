@@ -45,6 +45,10 @@ export const ERROR_CODES = {
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The node is shutting down' },
   ERR_WORK_DIR_IN_USE: { status: 500, summary: 'Another node runs on the same work dir' },
   ERR_INTERNAL: { status: 500, summary: 'An unexpected error inside the node' },
+  ERR_ADDON_INVALID: {
+    status: 400,
+    summary: 'An addon is invalid (manifest, files, checksum); it is refused',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

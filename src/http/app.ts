@@ -7,6 +7,7 @@ import { errorBody, toHttpError } from './errors.js';
 import { registerMcmAuth } from './mcm/auth.js';
 import { imageRoutes } from './mcm/images.js';
 import { mimRoutes } from './mcm/mims.js';
+import { compositionRoutes } from './mcm/compositions.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { opsRoutes } from './ops.js';
 import { clientErrorHandler } from './client-errors.js';
@@ -76,6 +77,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       registerMcmAuth(mcm, deps.keys.mcmApiKey);
       imageRoutes(mcm, deps);
       mimRoutes(mcm, deps);
+      compositionRoutes(mcm, deps);
     },
     { prefix: '/mcm/v1' },
   );
