@@ -175,6 +175,9 @@ async function prepare(source: AddonSource, scratch: string, deps: AddonLoaderDe
     await unpackAddon(source.path, scratch, { maxFileBytes: deps.limits.maxImageBytes });
     root = scratch;
   }
+  if (!fs.existsSync(path.join(root, MANIFEST_FILE))) {
+    throw addonInvalid(`the ${source.kind} has no ${MANIFEST_FILE} at its root`);
+  }
   const manifestPath = resolveInside(root, MANIFEST_FILE, 'the manifest');
   if (fs.statSync(manifestPath).size > MAX_MANIFEST_BYTES) {
     throw addonInvalid(`${MANIFEST_FILE} is larger than ${MAX_MANIFEST_BYTES} bytes`);
