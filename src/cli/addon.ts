@@ -127,7 +127,7 @@ async function buildAddon(options: BuildOptions, io: CliIo): Promise<void> {
   if (options.json === true) io.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     io.stdout.write(
-      `Built addon ${manifest.id} ${manifest.version} → ${out} (${size} bytes, ${manifest.mims.length} mims)\n`,
+      `Built addon ${manifest.id} ${manifest.version} → ${out} (${size} bytes, ${manifest.mims.length} mim${manifest.mims.length === 1 ? '' : 's'})\n`,
     );
   }
 }
