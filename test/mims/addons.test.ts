@@ -465,6 +465,33 @@ describe('addon loader', () => {
     assert.equal(n.host.running.size, 0);
   });
 
+  it('refuses a second addon whose id maps to a client id already taken (mimik.ai, mimik-ai)', async () => {
+    const n = start();
+    await writeAddonFolder(path.join(n.addonDir, 'a'), spec('mimik.ai'));
+    await writeAddonFolder(path.join(n.addonDir, 'b'), spec('mimik-ai'));
+    const report = await n.load();
+    assert.deepEqual(report.loaded, ['mimik.ai']);
+    assert.match(
+      refusedReason(report, 'b'),
+      /gives client id mimik-ai, already used by addon mimik\.ai \(a\)/,
+    );
+    // With a's folder present but now refused, a stays installed and b may not take its client.
+    fs.writeFileSync(
+      path.join(n.addonDir, 'a', 'agent-img.tar'),
+      await packMimImage({ bundle: bundle('changed'), name: 'agent-img', tag: '1.0.0' }),
+    );
+    const again = await start().load();
+    assert.match(refusedReason(again, 'a'), /checksum mismatch/);
+    assert.match(refusedReason(again, 'b'), /client id mimik-ai is held by the installed addon mimik\.ai/);
+    assert.equal(node?.mims.byId('mimik-ai-agent')?.env['MCM.ADDON.ID'], 'mimik.ai');
+    // Once a is gone, b takes the client over in the same start.
+    fs.rmSync(path.join(n.addonDir, 'a'), { recursive: true });
+    const third = await start().load();
+    assert.deepEqual(third.uninstalled, ['mimik.ai']);
+    assert.deepEqual(third.loaded, ['mimik-ai']);
+    assert.equal(node?.mims.byId('mimik-ai-agent')?.env['MCM.ADDON.ID'], 'mimik-ai');
+  });
+
   it('refuses two addons declaring one id, keeping the first by name', async () => {
     const n = start();
     await writeAddonFolder(path.join(n.addonDir, 'a'), spec('mimik.ai'));

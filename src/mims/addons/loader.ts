@@ -118,6 +118,13 @@ export async function loadAddons(deps: AddonLoaderDeps): Promise<AddonReport> {
         const earlier = byId.get(addon.manifest.id);
         if (earlier !== undefined)
           throw addonInvalid(`addon id ${addon.manifest.id} is already declared by ${earlier}`);
+        // `mimik.ai` and `mimik-ai` would share one client, and so one namespace of ids.
+        const sharing = prepared.find((p) => p.clientId === addon.clientId);
+        if (sharing !== undefined) {
+          throw addonInvalid(
+            `addon id ${addon.manifest.id} gives client id ${addon.clientId}, already used by addon ${sharing.manifest.id} (${sharing.source.source})`,
+          );
+        }
         byId.set(addon.manifest.id, source.source);
         prepared.push(addon);
       } catch (err) {
@@ -129,6 +136,17 @@ export async function loadAddons(deps: AddonLoaderDeps): Promise<AddonReport> {
     for (const record of deps.mims.addonMims()) {
       const id = record.env[ENV_ADDON_ID] ?? '';
       installed.set(id, [...(installed.get(id) ?? []), record]);
+    }
+
+    // Gone first, so an addon taking over a removed one's client id installs in the same start.
+    const present = new Set(sources.map((s) => s.source));
+    for (const [id, records] of installed) {
+      const source = records[0]?.env[ENV_ADDON_SOURCE] ?? '';
+      if (present.has(source) || prepared.some((p) => p.manifest.id === id)) continue;
+      await uninstall(records, deps);
+      installed.delete(id);
+      report.uninstalled.push(id);
+      deps.logger.info({ addon: id, source }, 'addon uninstalled: its file or folder is gone');
     }
 
     for (const addon of prepared) {
@@ -150,17 +168,10 @@ export async function loadAddons(deps: AddonLoaderDeps): Promise<AddonReport> {
       }
     }
 
-    const present = new Set(sources.map((s) => s.source));
     for (const [id, records] of installed) {
       if (report.loaded.includes(id)) continue;
       const source = records[0]?.env[ENV_ADDON_SOURCE] ?? '';
-      if (present.has(source) || prepared.some((p) => p.manifest.id === id)) {
-        deps.logger.warn({ addon: id, source }, 'addon source refused; its installed version keeps running');
-        continue;
-      }
-      await uninstall(records, deps);
-      report.uninstalled.push(id);
-      deps.logger.info({ addon: id, source }, 'addon uninstalled: its file or folder is gone');
+      deps.logger.warn({ addon: id, source }, 'addon source refused; its installed version keeps running');
     }
   } finally {
     fs.rmSync(workRoot, { recursive: true, force: true });
@@ -267,6 +278,13 @@ async function install(
 ): Promise<boolean> {
   const { clientId } = addon;
   const old = new Map(installed.map((r) => [r.id, r]));
+  const other = deps.mims
+    .list(clientId)
+    .map((m) => m.env[ENV_ADDON_ID])
+    .find((id) => id !== undefined && id !== addon.manifest.id);
+  if (other !== undefined) {
+    throw addonInvalid(`client id ${clientId} is held by the installed addon ${other}`);
+  }
   for (const mim of addon.mims) {
     const id = objectId(clientId, mim.req.name);
     const existing = deps.mims.byId(id);
@@ -279,38 +297,59 @@ async function install(
     }
   }
 
-  // Images first: each verified tar is ingested (again read and checked by the image store) and
-  // its stored index.js hashed once more, so a file swapped after preparation is caught.
-  const blobs = new Map<string, string>();
-  for (const mim of addon.mims) {
-    if (blobs.has(mim.req.image)) continue;
-    const record = await deps.images.ingest(clientId, fs.createReadStream(mim.tarPath), undefined, {
-      addon: true,
-    });
-    const stored = sha256(fs.readFileSync(deps.images.blobs.bundlePath(record.blob)));
-    if (stored !== mim.checksum) {
-      throw addonInvalid(`image ${mim.req.image} changed while the addon was loading (${stored})`);
-    }
-    blobs.set(mim.req.image, record.blob);
-  }
-
   let changed = false;
   const wanted = new Set<string>();
-  for (const mim of addon.mims) {
-    const id = objectId(clientId, mim.req.name);
-    wanted.add(id);
-    const existing = old.get(id);
-    if (existing === undefined) {
-      deps.mims.deployAddon(clientId, mim.req);
-      changed = true;
-    } else if (
-      existing.blob !== blobs.get(mim.req.image) ||
-      existing.image !== mim.req.image ||
-      !sameEnv(existing.env, mim.req.env)
-    ) {
-      await deps.mims.replaceAddonMim(id, mim.req);
-      changed = true;
+  const fresh: string[] = [];
+  const ingested: string[] = [];
+  try {
+    // Images first: each verified tar is ingested (again read and checked by the image store) and
+    // its stored index.js hashed once more, so a file swapped after preparation is caught.
+    const blobs = new Map<string, string>();
+    for (const mim of addon.mims) {
+      if (blobs.has(mim.req.image)) continue;
+      const record = await deps.images.ingest(clientId, fs.createReadStream(mim.tarPath), undefined, {
+        addon: true,
+      });
+      ingested.push(record.id);
+      const stored = sha256(fs.readFileSync(deps.images.blobs.bundlePath(record.blob)));
+      if (stored !== mim.checksum) {
+        throw addonInvalid(`image ${mim.req.image} changed while the addon was loading (${stored})`);
+      }
+      blobs.set(mim.req.image, record.blob);
     }
+
+    for (const mim of addon.mims) {
+      const id = objectId(clientId, mim.req.name);
+      wanted.add(id);
+      const existing = old.get(id);
+      if (existing === undefined) {
+        deps.mims.deployAddon(clientId, mim.req);
+        fresh.push(id);
+        changed = true;
+      } else if (
+        existing.blob !== blobs.get(mim.req.image) ||
+        existing.image !== mim.req.image ||
+        !sameEnv(existing.env, mim.req.env)
+      ) {
+        await deps.mims.replaceAddonMim(id, mim.req);
+        changed = true;
+      }
+    }
+  } catch (err) {
+    // A new addon that failed halfway leaves nothing behind; an update's replaced mims stay as
+    // replaced, and the next start brings them in line again.
+    for (const id of fresh.reverse()) await deps.mims.uninstallAddonMim(id).catch(() => undefined);
+    if (installed.length === 0) {
+      for (const imageId of ingested) {
+        if (deps.mims.usersOfImage(clientId, imageId).length > 0) continue;
+        try {
+          deps.images.delete(clientId, imageId);
+        } catch {
+          // already gone
+        }
+      }
+    }
+    throw err;
   }
   const gone = installed.filter((r) => !wanted.has(r.id));
   if (gone.length > 0) {
