@@ -9,6 +9,7 @@ import { openNodeDb, getMeta, setMeta } from './state/node-db.js';
 import { openWorkDir } from './state/work-dir.js';
 import { ImageStore } from './images/store.js';
 import { MimRegistry } from './mims/registry.js';
+import { loadAddons } from './mims/addons/loader.js';
 import { Supervisor } from './sandbox/supervisor.js';
 import { Metrics } from './metrics/metrics.js';
 import { loadOrCreateDataKey } from './datastore/index.js';
@@ -195,9 +196,29 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;
     const restored = mims.restoreAll();
+    // After the restore, so the loader sees installed addons; before "listening" is logged, so
+    // the node is announced with its addons in place. A refused addon never stops the node.
+    const addons = await loadAddons({
+      addonDir: path.join(config.workDir, 'addon'),
+      tmpDir: images.blobs.tmpDir,
+      images,
+      mims,
+      logger: logger.child({ component: 'addons' }),
+      limits: {
+        maxImageBytes: config.maxImageBytes,
+        maxBundleBytes: config.maxBundleBytes,
+        maxEntries: config.maxTarEntries,
+      },
+    }).catch((err: unknown) => {
+      logger.error({ err }, 'addons not loaded: the addon dir is unreadable');
+      return { loaded: [] as string[] };
+    });
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
-    logger.info({ port, restoredMims: restored, version: VERSION, nodeId }, `mimoe listening on ${url}`);
+    logger.info(
+      { port, restoredMims: restored, addons: addons.loaded, version: VERSION, nodeId },
+      `mimoe listening on ${url}`,
+    );
     const jwtHint = jwt === undefined ? '' : ' or a JWT with scope edge:mcm';
     logger.info(`MCM API: ${url}/mcm/v1 (Authorization: Bearer <MCM_API_KEY from the key file>${jwtHint})`);
     return { config, port, url, logger, close };

@@ -5,6 +5,8 @@ import { registerServeCommand } from './serve.js';
 import { registerPackCommand } from './pack.js';
 import { registerMimCommand } from './mim.js';
 import { registerTokenCommand } from './token.js';
+import { registerAddonCommand } from './addon.js';
+import { registerCompositionCommand } from './composition.js';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('mimoe')
@@ -18,6 +20,8 @@ export function buildProgram(io: CliIo): Command {
   registerPackCommand(program, io);
   registerMimCommand(program, io);
   registerTokenCommand(program, io);
+  registerAddonCommand(program, io);
+  registerCompositionCommand(program, io);
   program.showSuggestionAfterError().addHelpText(
     'after',
     `

@@ -70,6 +70,11 @@ export class McmClient {
     return this.request<{ data: MimSummary[] }>('GET', '/mims').then((r) => r.data);
   }
 
+  /** `POST /compositions`: deploys the mims all-or-nothing; answers the deployed mims. */
+  deployComposition(mims: readonly unknown[]): Promise<MimSummary[]> {
+    return this.request<MimSummary[]>('POST', '/compositions', { mims });
+  }
+
   /** Backs up or restores a mim's DataStore; `path` is relative to the node's backup directory. */
   dataStore(mimId: string, action: DataStoreAction, path: string): Promise<DataStoreStatus> {
     return this.request<DataStoreStatus>('POST', `/mims/${encodeURIComponent(mimId)}/dataStore`, {

@@ -53,6 +53,10 @@ export const ERROR_CODES = {
   ERR_HMAC_EXPIRED: { status: 403, summary: 'The hmac code has expired; mint a new one' },
   ERR_WEBSOCKET_UNSUPPORTED: { status: 400, summary: 'The mim was not deployed with WebSocket support' },
   ERR_WEBSOCKET_LIMIT: { status: 503, summary: 'Too many WebSocket clients for the mim or the node' },
+  ERR_ADDON_INVALID: {
+    status: 400,
+    summary: 'An addon is invalid (manifest, files, checksum); it is refused',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

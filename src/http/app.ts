@@ -7,6 +7,7 @@ import { errorBody, toHttpError } from './errors.js';
 import { registerMcmAuth } from './mcm/auth.js';
 import { imageRoutes, imageTarballRoute } from './mcm/images.js';
 import { mimRoutes } from './mcm/mims.js';
+import { compositionRoutes } from './mcm/compositions.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { attachWebSocketUpgrades } from './gateway/websocket-upgrade.js';
 import { opsRoutes } from './ops.js';
@@ -78,6 +79,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       registerMcmAuth(mcm, deps.keys.mcmApiKey, deps.jwt);
       imageRoutes(mcm, deps);
       mimRoutes(mcm, deps);
+      compositionRoutes(mcm, deps);
     },
     { prefix: '/mcm/v1' },
   );

@@ -57,6 +57,7 @@ export class ImageStore {
     clientId: string,
     source: Readable,
     truncated: () => boolean = () => false,
+    options: { addon?: boolean } = {},
   ): Promise<ImageRecord> {
     const tmp = this.blobs.tempPath('.tar');
     try {
@@ -87,6 +88,8 @@ export class ImageStore {
           `image id ${record.id} is taken by another client; rename the image`,
         );
       }
+      // An upload must not swap the code under an addon's name (the loader alone may).
+      if (previous !== undefined && options.addon !== true) this.assertNotAddon(previous);
       this.blobs.commit(sha256, tmp, parsed.bundle);
       this.db
         .prepare(
@@ -150,10 +153,35 @@ export class ImageStore {
     return this.get(clientId, objectId(clientId, name));
   }
 
+  /**
+   * The addon whose mims run this image, if any. Addon mims carry the `MCM.ADDON.ID` marker that
+   * only the addon loader can set, so an image they use is an addon image (protected).
+   */
+  addonOf(id: string): string | undefined {
+    const rows = this.db.prepare('SELECT env FROM mims WHERE image_id = ?').all(id) as { env: string }[];
+    for (const row of rows) {
+      const addon = (JSON.parse(row.env) as Record<string, string>)['MCM.ADDON.ID'];
+      if (addon !== undefined) return addon;
+    }
+    return undefined;
+  }
+
+  /** Addon images are neither deleted nor replaced through the API (ERR_FORBIDDEN). */
+  assertNotAddon(record: ImageRecord): void {
+    const addon = this.addonOf(record.id);
+    if (addon !== undefined) {
+      throw new MimoeError(
+        'ERR_FORBIDDEN',
+        `image ${record.id} belongs to addon ${addon}; remove the addon from the node's addon folder to uninstall it`,
+      );
+    }
+  }
+
   /** Deletes the record; the caller has checked that no mim uses it. */
   delete(clientId: string, id: string): ImageRecord {
     const record = this.get(clientId, id);
     if (record === undefined) throw new MimoeError('ERR_IMAGE_NOT_FOUND', `image ${id} not found`);
+    this.assertNotAddon(record);
     this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
     this.releaseBlob(record.blob);
     return record;

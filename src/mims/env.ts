@@ -8,6 +8,8 @@ export const ENV_WEBSOCKET_SHORT = 'WEBSOCKET_SUPPORT';
 export const ENV_DB_ENCRYPTION = 'MCM.DB_ENCRYPTION_SUPPORT';
 export const ENV_RUNTIME = 'MCM.RUNTIME';
 export const ADDON_PREFIX = 'MCM.ADDON.';
+/** Set on every addon mim by the loader: what makes it protected (registry.ts isAddonMim). */
+export const ENV_ADDON_ID = `${ADDON_PREFIX}ID`;
 
 const MAX_KEYS = 256;
 const MAX_KEY_LENGTH = 256;

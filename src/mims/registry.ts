@@ -17,6 +17,7 @@ import {
   ENV_BASE_API_PATH,
   ENV_DB_ENCRYPTION,
   ENV_MAX_EXECUTION_TIME,
+  ENV_ADDON_ID,
   normaliseBasePath,
   validateEnv,
 } from './env.js';
@@ -107,6 +108,14 @@ export function parseDeployRequest(body: unknown): DeployRequest {
   return { name, image, env: validateEnv(b['env']) };
 }
 
+/**
+ * An addon's mim: its env carries the `MCM.ADDON.ID` marker, which only the addon loader can set
+ * (the API refuses `MCM.ADDON.*` keys), so the marker is the protection flag.
+ */
+export function isAddonMim(record: Pick<MimRecord, 'env'>): boolean {
+  return record.env[ENV_ADDON_ID] !== undefined;
+}
+
 /** Deployed mims: persistence, mount paths, and their hand-off to the sandboxes. */
 export class MimRegistry {
   readonly mounts = new MountTable();
@@ -158,6 +167,21 @@ export class MimRegistry {
   }
 
   deploy(clientId: string, req: DeployRequest): MimView {
+    return this.view(this.insert(clientId, req));
+  }
+
+  /**
+   * Deploys an addon's mim: `req.env` carries the `MCM.ADDON.*` markers that the API refuses
+   * (validateEnv), which is what makes the mim protected. Only the addon loader calls this.
+   */
+  deployAddon(clientId: string, req: DeployRequest): MimView {
+    if (req.env[ENV_ADDON_ID] === undefined) {
+      throw new MimoeError('ERR_INTERNAL', `addon mim ${req.name} carries no ${ENV_ADDON_ID} marker`);
+    }
+    return this.view(this.insert(clientId, req));
+  }
+
+  private insert(clientId: string, req: DeployRequest): MimRecord {
     const { id, paths } = this.check(clientId, req);
     const image = this.images.byName(clientId, req.image);
     if (image === undefined)
@@ -178,9 +202,16 @@ export class MimRegistry {
          VALUES (@id, @clientId, @name, @image, @imageId, @blob, @created, @env)`,
       )
       .run({ ...record, env: JSON.stringify(record.env) });
-    this.mounts.claim(id, clientId, paths);
-    this.host.deploy(this.spec(record));
-    return this.view(record);
+    try {
+      this.mounts.claim(id, clientId, paths);
+      this.host.deploy(this.spec(record));
+    } catch (err) {
+      // A sandbox that refuses the mim leaves no row and no mount behind.
+      this.mounts.release(id);
+      this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
+      throw err;
+    }
+    return record;
   }
 
   list(clientId: string): MimView[] {
@@ -218,14 +249,81 @@ export class MimRegistry {
     return this.exclusive(id, async () => {
       const record = this.get(clientId, id);
       if (record === undefined) throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${id} not found`);
-      const view = this.view(record);
-      this.mounts.release(id);
-      this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
-      await this.host.undeploy(id);
-      fs.rmSync(this.dataDir(id), { recursive: true, force: true, maxRetries: 3 });
-      this.images.releaseBlob(record.blob);
-      return view;
+      if (isAddonMim(record)) {
+        throw new MimoeError(
+          'ERR_FORBIDDEN',
+          `mim ${id} belongs to addon ${record.env[ENV_ADDON_ID] ?? ''}; remove the addon from the node's addon folder to uninstall it`,
+        );
+      }
+      return this.remove(record);
     });
+  }
+
+  /** Uninstalls an addon's mim and its DataStore (the addon loader, when the addon is gone). */
+  async uninstallAddonMim(id: string): Promise<MimView> {
+    return this.exclusive(id, async () => {
+      const record = this.byId(id);
+      if (record === undefined || !isAddonMim(record))
+        throw new MimoeError('ERR_MIM_NOT_FOUND', `addon mim ${id} not found`);
+      return this.remove(record);
+    });
+  }
+
+  /**
+   * Replaces an addon mim's code and env in place (an updated addon): the old code stops once its
+   * in-flight requests are done, the DataStore stays, the new code starts on the same id.
+   */
+  async replaceAddonMim(id: string, req: DeployRequest): Promise<MimView> {
+    return this.exclusive(id, async () => {
+      const old = this.byId(id);
+      if (old === undefined || !isAddonMim(old) || req.env[ENV_ADDON_ID] === undefined)
+        throw new MimoeError('ERR_MIM_NOT_FOUND', `addon mim ${id} not found`);
+      const image = this.images.byName(old.clientId, req.image);
+      if (image === undefined)
+        throw new MimoeError('ERR_MIM_IMAGE_UNKNOWN', `image ${req.image} is not uploaded`);
+      const paths = this.mountPaths(old.clientId, req.env);
+      const conflict = this.mounts.conflict(id, old.clientId, paths);
+      if (conflict !== undefined) {
+        throw new MimoeError(
+          'ERR_MOUNT_CONFLICT',
+          `mount path ${conflict.path} overlaps the mount of another mim`,
+        );
+      }
+      const record: MimRecord = {
+        ...old,
+        image: image.name,
+        imageId: image.id,
+        blob: image.blob,
+        env: req.env,
+      };
+      this.mounts.release(id);
+      await this.host.undeploy(id);
+      this.db
+        .prepare('UPDATE mims SET image = ?, image_id = ?, blob = ?, env = ? WHERE id = ?')
+        .run(record.image, record.imageId, record.blob, JSON.stringify(record.env), id);
+      this.mounts.claim(id, record.clientId, paths);
+      this.host.deploy(this.spec(record));
+      if (old.blob !== record.blob) this.images.releaseBlob(old.blob);
+      return this.view(record);
+    });
+  }
+
+  /** Every addon mim deployed on the node, of any client. */
+  addonMims(): MimRecord[] {
+    const rows = this.db.prepare('SELECT * FROM mims ORDER BY created, id').all() as MimRow[];
+    return rows.map(fromRow).filter(isAddonMim);
+  }
+
+  /** Call inside exclusive(record.id). */
+  private async remove(record: MimRecord): Promise<MimView> {
+    const id = record.id;
+    const view = this.view(record);
+    this.mounts.release(id);
+    this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
+    await this.host.undeploy(id);
+    fs.rmSync(this.dataDir(id), { recursive: true, force: true, maxRetries: 3 });
+    this.images.releaseBlob(record.blob);
+    return view;
   }
 
   /**

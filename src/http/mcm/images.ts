@@ -56,6 +56,7 @@ export function imageRoutes(app: FastifyInstance, deps: AppDeps): void {
     const { id } = request.params;
     const image = deps.images.get(request.clientId, id);
     if (image === undefined) throw new MimoeError('ERR_IMAGE_NOT_FOUND', `image ${id} not found`);
+    deps.images.assertNotAddon(image);
     const users = deps.mims.usersOfImage(request.clientId, id);
     if (users.length > 0) {
       throw new MimoeError('ERR_IMAGE_IN_USE', `image ${id} is used by mims: ${users.join(', ')}`, {

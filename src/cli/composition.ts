@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseKeyFile } from '../auth/key-file.js';
+import { McmApiError, McmClient } from '../client/mcm-client.js';
+import { defaultWorkDir } from '../config/defaults.js';
+import type { CliIo } from './io.js';
+
+interface DeployFlags {
+  url: string;
+  apiKey?: string;
+  workDir?: string;
+  clientId?: string;
+  json?: boolean;
+}
+
+const KEY_FILE = 'mimoe-api-key.env';
+
+const EXAMPLES = `
+Examples:
+  $ mimoe composition deploy stack.json
+  $ mimoe composition deploy stack.json --url http://10.0.0.5:8083 --api-key "$MCM_API_KEY" --json
+
+stack.json holds { "mims": [ { "name", "image", "env" }, ... ] } (or the bare array), each entry
+as for POST /mcm/v1/mims. Every entry is checked before the first deploy; if one fails, the ones
+already deployed are removed again and nothing stays behind. At most 64 entries.
+The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
+Exit code 0 when every mim is deployed, 1 otherwise (the reason, naming the entry, on stderr).`;
+
+/** `mimoe composition deploy FILE.json`: several mims in one all-or-nothing request. */
+export function registerCompositionCommand(program: Command, io: CliIo): void {
+  const composition = program
+    .command('composition')
+    .description('deploy several mims at once on a running node, all or none')
+    .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
+  composition
+    .command('deploy')
+    .description('deploy the mims listed in a JSON file (POST /mcm/v1/compositions)')
+    .argument('<file>', 'JSON file: { "mims": [ { name, image, env }, ... ] }')
+    .option('--url <url>', "the node's base URL", 'http://127.0.0.1:8083')
+    .option('--api-key <key>', 'MCM API key (default: $MCM_API_KEY, else read from the work dir)')
+    .option('--work-dir <dir>', `read the key from <dir>/${KEY_FILE} (default: the node's default work dir)`)
+    .option('--client-id <id>', 'act for this client id (x-client-id)')
+    .option('--json', 'print the deployed mims as JSON')
+    .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) })
+    .addHelpText('after', EXAMPLES)
+    .action(async (file: string, flags: DeployFlags) => {
+      process.exitCode = await runDeploy(file, flags, io);
+    });
+}
+
+async function runDeploy(file: string, flags: DeployFlags, io: CliIo): Promise<number> {
+  const fail = (message: string): number => {
+    io.stderr.write(`mimoe composition deploy: ${message}\n`);
+    return 1;
+  };
+  let mims: unknown[];
+  let apiKey: string;
+  try {
+    mims = readComposition(file);
+    apiKey = resolveApiKey(flags);
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err));
+  }
+  const client = new McmClient({ url: flags.url, apiKey, clientId: flags.clientId });
+  try {
+    const deployed = await client.deployComposition(mims);
+    if (flags.json === true) io.stdout.write(`${JSON.stringify(deployed, null, 2)}\n`);
+    else for (const mim of deployed) io.stdout.write(`Deployed ${mim.id} (image ${mim.image})\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof McmApiError) {
+      const status = err.status === 0 ? '' : ` (HTTP ${err.status})`;
+      return fail(`${err.message} [${err.code}]${status}`);
+    }
+    throw err;
+  }
+}
+
+function readComposition(file: string): unknown[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === undefined
+        ? `${file} is not valid JSON: ${(err as Error).message}`
+        : `cannot read ${file} (${code})`,
+    );
+  }
+  if (Array.isArray(doc)) return doc;
+  const mims = (doc as { mims?: unknown } | null)?.mims;
+  if (!Array.isArray(mims)) throw new Error(`${file} must hold { "mims": [ ... ] } or an array`);
+  return mims;
+}
+
+function resolveApiKey(flags: DeployFlags): string {
+  if (flags.apiKey !== undefined && flags.apiKey !== '') return flags.apiKey;
+  const env = process.env['MCM_API_KEY'];
+  if (flags.workDir === undefined && env !== undefined && env !== '') return env;
+  const keyFile = path.join(path.resolve(flags.workDir ?? defaultWorkDir()), KEY_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(keyFile, 'utf8');
+  } catch {
+    throw new Error(
+      `no API key: give --api-key, set MCM_API_KEY, or point --work-dir at a node's work dir (${keyFile} is not readable)`,
+    );
+  }
+  const key = parseKeyFile(text).get('MCM_API_KEY');
+  if (key === undefined || key === '') throw new Error(`${keyFile} defines no MCM_API_KEY`);
+  return key;
+}
