@@ -63,6 +63,8 @@ beforeEach(async () => {
       dataRoot: path.join(dir, 'datastore'),
       backupDir: path.join(dir, 'b'),
       dataKey: () => 'k',
+      outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024 },
+      originOf: () => '',
     },
   );
   const tar = await packMimImage({ bundle: Buffer.from('mimikModule.exports = 1;'), name: 'img', tag: '1' });
