@@ -1,10 +1,8 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { parseKeyFile } from '../auth/key-file.js';
 import { McmApiError, McmClient } from '../client/mcm-client.js';
-import { defaultWorkDir } from '../config/defaults.js';
 import type { CliIo } from './io.js';
+import { KEY_FILE, resolveApiKey } from './api-key.js';
 
 interface DeployFlags {
   url: string;
@@ -13,8 +11,6 @@ interface DeployFlags {
   clientId?: string;
   json?: boolean;
 }
-
-const KEY_FILE = 'mimoe-api-key.env';
 
 const EXAMPLES = `
 Examples:
@@ -93,22 +89,4 @@ function readComposition(file: string): unknown[] {
   const mims = (doc as { mims?: unknown } | null)?.mims;
   if (!Array.isArray(mims)) throw new Error(`${file} must hold { "mims": [ ... ] } or an array`);
   return mims;
-}
-
-function resolveApiKey(flags: DeployFlags): string {
-  if (flags.apiKey !== undefined && flags.apiKey !== '') return flags.apiKey;
-  const env = process.env['MCM_API_KEY'];
-  if (flags.workDir === undefined && env !== undefined && env !== '') return env;
-  const keyFile = path.join(path.resolve(flags.workDir ?? defaultWorkDir()), KEY_FILE);
-  let text: string;
-  try {
-    text = fs.readFileSync(keyFile, 'utf8');
-  } catch {
-    throw new Error(
-      `no API key: give --api-key, set MCM_API_KEY, or point --work-dir at a node's work dir (${keyFile} is not readable)`,
-    );
-  }
-  const key = parseKeyFile(text).get('MCM_API_KEY');
-  if (key === undefined || key === '') throw new Error(`${keyFile} defines no MCM_API_KEY`);
-  return key;
 }

@@ -1,10 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { parseKeyFile } from '../auth/key-file.js';
 import { McmApiError, McmClient, type DataStoreAction, type DataStoreStatus } from '../client/mcm-client.js';
-import { defaultWorkDir } from '../config/defaults.js';
 import type { CliIo } from './io.js';
+import { KEY_FILE, resolveApiKey } from './api-key.js';
 
 interface ConnectionFlags {
   url: string;
@@ -13,8 +10,6 @@ interface ConnectionFlags {
   clientId?: string;
   json?: boolean;
 }
-
-const KEY_FILE = 'mimoe-api-key.env';
 
 const EXAMPLES = `
 Examples:
@@ -103,22 +98,4 @@ async function runDataStore(
       `${action === 'backup' ? 'Backed up' : 'Restored'} ${mimId}: ${result.message} (${result.path})\n`,
     );
   return 0;
-}
-
-function resolveApiKey(flags: ConnectionFlags): string {
-  if (flags.apiKey !== undefined && flags.apiKey !== '') return flags.apiKey;
-  const env = process.env['MCM_API_KEY'];
-  if (flags.workDir === undefined && env !== undefined && env !== '') return env;
-  const file = path.join(path.resolve(flags.workDir ?? defaultWorkDir()), KEY_FILE);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new Error(
-      `no API key: give --api-key, set MCM_API_KEY, or point --work-dir at a node's work dir (${file} is not readable)`,
-    );
-  }
-  const key = parseKeyFile(text).get('MCM_API_KEY');
-  if (key === undefined || key === '') throw new Error(`${file} defines no MCM_API_KEY`);
-  return key;
 }
