@@ -17,7 +17,7 @@ import { createApp } from './http/app.js';
 import { EdgeHmac, JsonRpcServer, accountMethods, nodeIdentityStore } from './jsonrpc/index.js';
 import { WebSocketHub } from './http/gateway/websocket-hub.js';
 import { VERSION } from './version.js';
-import { MimOrigin } from './auth/mim-origin.js';
+import { MimOrigin, originHostsFor } from './auth/mim-origin.js';
 
 export interface RunningNode {
   readonly config: NodeConfig;
@@ -117,7 +117,11 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       backupDir: config.backupDir,
       // Created on first need, so nodes without encrypted mims hold no key.
       dataKey: () => (dataKey ??= loadOrCreateDataKey(config.workDir)),
-      outbound: { maxBodyBytes: config.mimHttpMaxBodyBytes, maxFileBytes: config.mimHttpMaxFileBytes },
+      outbound: {
+        maxBodyBytes: config.mimHttpMaxBodyBytes,
+        maxFileBytes: config.mimHttpMaxFileBytes,
+        originHosts: originHostsFor(config.host),
+      },
       originOf: (mimId) => mimOrigin.tokenFor(mimId),
     },
   );
@@ -138,7 +142,13 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   const edgeHmac = new EdgeHmac(() => identity.hmacSecret());
   const jsonrpc = new JsonRpcServer({
     keys: keyFile.keys,
-    methods: accountMethods({ nodeId, version: VERSION, identity, hmac: edgeHmac }),
+    methods: accountMethods({
+      nodeId,
+      version: VERSION,
+      identity,
+      hmac: edgeHmac,
+      imageOwner: (imageId) => images.byId(imageId)?.clientId,
+    }),
     onInternalError: (err, method) => logger.error({ err, method }, 'JSON-RPC method failed'),
   });
 

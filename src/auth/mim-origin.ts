@@ -31,3 +31,17 @@ export class MimOrigin {
     return createHmac('sha256', this.secret).update(mimId).digest('base64url');
   }
 }
+
+/**
+ * The URL hosts (`URL.hostname`) of the node's own loopback addresses, given the address it binds:
+ * only calls to these carry the mark. Literal addresses only: `localhost` may lead to ::1, where
+ * another local process could listen on the node's port.
+ */
+export function originHostsFor(bindHost: string): string[] {
+  if (bindHost === '0.0.0.0') return ['127.0.0.1'];
+  if (bindHost === '::') return ['127.0.0.1', '[::1]'];
+  if (bindHost === '::1') return ['[::1]'];
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bindHost)) return [bindHost];
+  // A LAN address or a name: the node's own calls over it would not come from a loopback peer.
+  return [];
+}

@@ -38,9 +38,11 @@ export async function jsonRpcRoutes(app: FastifyInstance, deps: AppDeps): Promis
 
   app.post('/jsonrpc/v1', async (request, reply) => {
     const bearer = bearerToken(request.headers.authorization);
+    const mimId = localMimOf(request, deps.mimOrigin);
     const answer = await deps.jsonrpc.handle(typeof request.body === 'string' ? request.body : '', {
       bearer,
-      fromLocalMim: localMimOf(request, deps.mimOrigin) !== undefined,
+      fromLocalMim: mimId !== undefined,
+      ...(mimId === undefined ? {} : { localMimClient: deps.mims.byId(mimId)?.clientId ?? '' }),
       // management.md §5: an MCM bearer may stand in for the account key; a JWT with edge:mcm is one.
       mcmJwt: bearer !== undefined && (await mcmJwtValid(deps, bearer)),
     });

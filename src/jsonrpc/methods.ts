@@ -1,7 +1,7 @@
 import { accountIdFromToken, MAX_TOKEN_LENGTH } from './account-token.js';
 import { MAX_CODE_LIFETIME_SECONDS, type EdgeHmac } from './edge-hmac.js';
 import type { NodeIdentityStore } from './identity-store.js';
-import { invalidParams } from './protocol.js';
+import { invalidParams, RPC_ERRORS, RpcError } from './protocol.js';
 import { parseResource, tarballResource } from './resources.js';
 import type { RpcMethod } from './server.js';
 
@@ -10,6 +10,8 @@ export interface MethodDeps {
   readonly version: string;
   readonly identity: NodeIdentityStore;
   readonly hmac: EdgeHmac;
+  /** The client id an image belongs to, or undefined when there is no such image. */
+  readonly imageOwner: (imageId: string) => string | undefined;
 }
 
 /** `getMe` result (the mimOE attributes; `name` repeats `nodeName` for older clients). */
@@ -64,7 +66,7 @@ export function accountMethods(deps: MethodDeps): ReadonlyMap<string, RpcMethod>
       'getEdgeHmacCode',
       {
         access: 'account-or-mcm',
-        call: (params) => {
+        call: (params, caller) => {
           expectCount(params, ['token', 'expiryUnixSeconds', 'nodeId', 'resource']);
           const [token, expiry, nodeId, resource] = params;
           // The edge token is taken for compatibility and not verified: the bearer key authorises.
@@ -80,6 +82,16 @@ export function accountMethods(deps: MethodDeps): ReadonlyMap<string, RpcMethod>
           const parsed = typeof resource === 'string' ? parseResource(resource) : undefined;
           if (parsed === undefined) {
             throw invalidParams('params[3] (resource) must be /mcm/v1/images/{imageId}/tarball');
+          }
+          // A mim without a key acts for its own client: it may not mint codes for other clients' images.
+          if (
+            !caller.byKey &&
+            (caller.mimClient === undefined || deps.imageOwner(parsed.imageId) !== caller.mimClient)
+          ) {
+            throw new RpcError(
+              RPC_ERRORS.UNAUTHORIZED,
+              "unauthorized: a mim may mint codes only for its own client's images",
+            );
           }
           return { edgeHmacCode: deps.hmac.mint(tarballResource(parsed.imageId), exp) };
         },

@@ -19,13 +19,15 @@ export type Access = 'public' | 'account' | 'account-or-mcm';
 export interface RpcMethod {
   readonly access: Access;
   /** Runs the call with positional params; throws RpcError for error objects. */
-  call(params: readonly unknown[]): unknown;
+  call(params: readonly unknown[], caller: CallerScope): unknown;
 }
 
 /** What the transport tells about the request: the bearer it carried and whether a local mim sent it. */
 export interface Caller {
   readonly bearer: string | undefined;
   readonly fromLocalMim: boolean;
+  /** The client id of that mim: what it acts for (a mim may reach only its own client's objects). */
+  readonly localMimClient?: string;
   /** The bearer is a valid MCM JWT (scope edge:mcm): it counts as the MCM key. */
   readonly mcmJwt?: boolean;
 }
@@ -45,6 +47,16 @@ interface Credentials {
   account: boolean;
   mcm: boolean;
   localMim: boolean;
+  localMimClient: string | undefined;
+}
+
+/**
+ * Who a method runs for: `byKey` when a key (account or MCM) authorised the call; otherwise the
+ * call came from a mim on this node and `mimClient` is its client id.
+ */
+export interface CallerScope {
+  readonly byKey: boolean;
+  readonly mimClient: string | undefined;
 }
 
 function allowed(access: Access, c: Credentials): boolean {
@@ -83,6 +95,7 @@ export class JsonRpcServer {
         caller.mcmJwt === true ||
         (caller.bearer !== undefined && secretsEqual(caller.bearer, this.opts.keys.mcmApiKey)),
       localMim: caller.fromLocalMim,
+      localMimClient: caller.fromLocalMim ? caller.localMimClient : undefined,
     };
     if (!Array.isArray(payload)) return this.one(payload, credentials);
     if (payload.length === 0) {
@@ -127,7 +140,10 @@ export class JsonRpcServer {
       );
     }
     try {
-      const result: unknown = await method.call(call.params);
+      const result: unknown = await method.call(call.params, {
+        byKey: credentials.account || credentials.mcm,
+        mimClient: credentials.localMimClient,
+      });
       return { jsonrpc: '2.0', id: call.id, result: result ?? null };
     } catch (err) {
       if (err instanceof RpcError) return errorResponse(call.id, err.code, err.message);

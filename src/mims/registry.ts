@@ -43,7 +43,11 @@ export interface MimRuntime {
   /** The node's DataStore key (created on first call). */
   readonly dataKey: () => string;
   /** Limits of `context.http.request` bodies. */
-  readonly outbound: { readonly maxBodyBytes: number; readonly maxFileBytes: number };
+  readonly outbound: {
+    readonly maxBodyBytes: number;
+    readonly maxFileBytes: number;
+    readonly originHosts: readonly string[];
+  };
   /** The mark a mim's calls to its own node carry (src/auth/mim-origin.ts). */
   readonly originOf: (mimId: string) => string;
 }

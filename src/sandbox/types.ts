@@ -41,6 +41,11 @@ export interface OutboundSettings {
   readonly maxFileBytes: number;
   /** The `x-mimoe-origin` value of this mim (src/auth/mim-origin.ts). */
   readonly origin: string;
+  /**
+   * The URL hosts (as `URL.hostname` gives them) at which the node itself listens on loopback:
+   * only calls to these, on the node's port, carry the mark.
+   */
+  readonly originHosts: readonly string[];
 }
 
 /** One HTTP request as the mim sees it (runtime.md §4). */

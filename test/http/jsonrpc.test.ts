@@ -135,6 +135,22 @@ describe('Account Association JSON-RPC over HTTP', () => {
     const answer = JSON.parse(viaMim.data) as RpcAnswer;
     assert.match(String(answer.result?.['edgeHmacCode']), /^\d+\.[A-Za-z0-9_-]{43}$/);
 
+    // A mim acts for its own client: no codes for another client's image.
+    assert.equal(
+      (await node.upload(await fixtureImage('hello-router', 'theirs-v1'), { 'x-client-id': 'other' })).status,
+      200,
+    );
+    const foreign = body.replace(
+      '/mcm/v1/images/api-outbound-img/tarball',
+      '/mcm/v1/images/other-theirs-v1/tarball',
+    );
+    const refused = (await (
+      await fetch(
+        `${node.url}/api/caller/v1/node?path=${encodeURIComponent('/jsonrpc/v1')}&type=POST&data=${encodeURIComponent(foreign)}`,
+      )
+    ).json()) as { status: number; data: string };
+    assert.equal((JSON.parse(refused.data) as RpcAnswer).error?.code, -32001);
+
     // The mark cannot be forged from outside, and a mim never sees it on a request it receives.
     for (const forged of ['api-caller.AAAA', 'api-caller', '']) {
       const res = await fetch(`${node.url}/jsonrpc/v1`, {

@@ -42,6 +42,10 @@ function startTarget(): Promise<http.Server> {
           res.writeHead(404, { 'x-reason': 'gone' });
           res.end('not here');
           return;
+        case '/loop':
+          res.writeHead(302, { location: '/loop' });
+          res.end();
+          return;
         case '/redirect': {
           const n = Number(url.searchParams.get('n'));
           if (n <= 0) return void res.end('landed');
@@ -124,6 +128,8 @@ describe('context.http.request: outbound HTTP from mims', () => {
     const [event] = await call({ url: `${base.slice('http://'.length)}/json` });
     assert.equal(event?.kind, 'success');
     assert.equal(event.result.data, '{"hello":"world"}');
+    const [padded] = await call({ url: `  ${base}/json \n` });
+    assert.equal(padded?.result.data, '{"hello":"world"}');
   });
 
   it('sends type, headers, string data, and object data as JSON', async () => {
@@ -182,6 +188,9 @@ describe('context.http.request: outbound HTTP from mims', () => {
     assert.equal(ok.result.data, 'landed');
     const [tooMany] = await call({ url: `${base}/redirect?n=6` });
     assert.equal(tooMany?.kind, 'error');
+    const [loop] = await call({ url: `${base}/loop` });
+    assert.equal(loop?.kind, 'error');
+    assert.doesNotMatch(loop.result.message ?? '', /Agent|Pool/);
   });
 
   it('proxy mode does not follow a redirect: the location is in the headers', async () => {
@@ -347,6 +356,23 @@ describe('context.http.request: outbound HTTP from mims', () => {
       )
     ).json()) as { status: number };
     assert.equal(echo.status, 200);
+  });
+
+  it("sends the node's mark only to the node's own address, never to another listener on its port", async () => {
+    let seen: http.IncomingHttpHeaders | undefined;
+    const impostor = http.createServer((req, res) => {
+      seen = req.headers;
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => impostor.listen(node.port, '127.0.0.2', resolve));
+    try {
+      const [event] = await call({ url: `http://127.0.0.2:${node.port}/anything` });
+      assert.equal(event?.kind, 'success');
+      assert.ok(seen !== undefined);
+      assert.equal(seen['x-mimoe-origin'], undefined);
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve));
+    }
   });
 
   it('survives a mim calling itself without end: its requests end by their time limit', async () => {

@@ -20,7 +20,9 @@ const keys = { accountApiKey: 'account-key-0123456789', mcmApiKey: 'mcm-key-0123
 const anonymous: Caller = { bearer: undefined, fromLocalMim: false };
 const account: Caller = { bearer: keys.accountApiKey, fromLocalMim: false };
 const mcm: Caller = { bearer: keys.mcmApiKey, fromLocalMim: false };
-const localMim: Caller = { bearer: undefined, fromLocalMim: true };
+const localMim: Caller = { bearer: undefined, fromLocalMim: true, localMimClient: 'api' };
+/** A mim of another client: it may not mint codes for client api's images. */
+const otherMim: Caller = { bearer: undefined, fromLocalMim: true, localMimClient: 'other' };
 
 type Single = Extract<RpcResponse, object>;
 
@@ -39,7 +41,16 @@ describe('JSON-RPC server and the account methods', () => {
       () => identity.hmacSecret(),
       () => NOW,
     );
-    const methods = new Map(accountMethods({ nodeId: 'node-1', version: '9.9.9', identity, hmac }));
+    const methods = new Map(
+      accountMethods({
+        nodeId: 'node-1',
+        version: '9.9.9',
+        identity,
+        hmac,
+        // Images of client api exist; nothing else does.
+        imageOwner: (id) => (id.startsWith('api-') ? 'api' : undefined),
+      }),
+    );
     methods.set('boom', {
       access: 'public',
       call: () => {
@@ -162,6 +173,14 @@ describe('JSON-RPC server and the account methods', () => {
       assert.equal(hmac.check(edgeHmacCode, resource), 'ok');
       assert.equal(hmac.check(edgeHmacCode, tarballResource('api-y')), 'invalid');
     }
+    // A mim acts for its own client: no codes for other clients' images, nor for unknown ones.
+    const refused = await call(req('getEdgeHmacCode', ['token', NOW + 60, 'node-1', resource]), otherMim);
+    assert.equal(errorCode(refused), RPC_ERRORS.UNAUTHORIZED);
+    const unknown = tarballResource('other-x');
+    assert.equal(
+      errorCode(await call(req('getEdgeHmacCode', ['token', NOW + 60, 'node-1', unknown]), localMim)),
+      RPC_ERRORS.UNAUTHORIZED,
+    );
     // A string of digits is read as the same expiry.
     const asString = await call(req('getEdgeHmacCode', ['', String(NOW + 60), 'node-1', resource]), account);
     assert.ok('result' in asString);

@@ -68,7 +68,7 @@ class Node {
         dataRoot: path.join(workDir, 'datastore'),
         backupDir: path.join(workDir, 'backups'),
         dataKey: () => 'k'.repeat(64),
-        outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024 },
+        outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024, originHosts: [] },
         originOf: () => '',
       },
     );

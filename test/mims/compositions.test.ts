@@ -63,7 +63,7 @@ beforeEach(async () => {
       dataRoot: path.join(dir, 'datastore'),
       backupDir: path.join(dir, 'b'),
       dataKey: () => 'k',
-      outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024 },
+      outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024, originHosts: [] },
       originOf: () => '',
     },
   );

@@ -132,7 +132,7 @@ export class RequestRunner {
         agents: this.agents,
         limits: spec.outbound,
         files: () => this.store.files,
-        markFor: loopbackMark(Number(spec.info.httpPort), spec.outbound.origin),
+        markFor: loopbackMark(spec.outbound.originHosts, Number(spec.info.httpPort), spec.outbound.origin),
       },
       () => this.onWake(0),
     );

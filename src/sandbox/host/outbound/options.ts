@@ -66,8 +66,9 @@ function timeout(name: string, value: unknown, fallback: number): number {
   return Math.min(Math.ceil(ms), MAX_TIMEOUT_MS);
 }
 
-function parseUrl(raw: unknown): URL {
-  if (typeof raw !== 'string' || raw === '') fail('url must be a non-empty string');
+function parseUrl(given: unknown): URL {
+  if (typeof given !== 'string' || given.trim() === '') fail('url must be a non-empty string');
+  const raw = given.trim();
   // runtime.md §3: a URL without a scheme is taken as http://.
   const withScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw) ? raw : `http://${raw}`;
   let url: URL;

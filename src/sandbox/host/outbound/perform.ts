@@ -75,6 +75,9 @@ export function describeFailure(err: unknown, request: OutboundRequest): string 
   if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError)
     return `no data from ${request.url.host} for ${request.socketTimeoutMs} ms (socket timeout)`;
   if (err instanceof errors.ResponseExceededMaxSizeError) return 'the response is too large';
+  // undici's own wording speaks of its Client and Pool, which mean nothing to a mim.
+  if (err instanceof Error && err.message.startsWith('Redirect loop'))
+    return `request to ${request.url.host} failed: a redirect loop`;
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     const detail = err.message !== '' ? err.message : typeof code === 'string' ? code : err.name;
