@@ -131,10 +131,12 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   const identity = {
     ...stored,
     setAccountId(accountId: string): void {
+      if (stored.accountId() === accountId) return;
       stored.setAccountId(accountId);
       mims.refreshInfo();
     },
     clearAccountId(): void {
+      if (stored.accountId() === '') return;
       stored.clearAccountId();
       mims.refreshInfo();
     },
@@ -153,6 +155,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   });
 
   let app: Awaited<ReturnType<typeof createApp>> | undefined;
+  let ready = false;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -202,10 +205,13 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       jsonrpc,
       edgeHmac,
       sockets,
+      ready: () => ready,
     });
     await app.listen({ port: config.apiPort, host: config.host });
     port = (app.server.address() as AddressInfo).port;
-    const restored = mims.restoreAll();
+    const restored = mims.restoreAll((mimId, reason) =>
+      logger.error({ mim: mimId }, `mim not restored: ${reason}`),
+    );
     // After the restore, so the loader sees installed addons; before "listening" is logged, so
     // the node is announced with its addons in place. A refused addon never stops the node.
     const addons = await loadAddons({
@@ -223,6 +229,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       logger.error({ err }, 'addons not loaded: the addon dir is unreadable');
       return { loaded: [] as string[] };
     });
+    ready = true;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
     logger.info(

@@ -103,6 +103,8 @@ async function buildAddon(options: BuildOptions, io: CliIo): Promise<void> {
   parseAddonManifest(manifestOut);
 
   const out = options.out ?? `${manifest.id}.addon`;
+  if (!fs.statSync(path.dirname(path.resolve(out)), { throwIfNoEntry: false })?.isDirectory())
+    throw new Error(`the folder of ${out} does not exist`);
   const temp = `${out}.${process.pid}.partial`;
   try {
     await writeAddonTar(temp, manifestOut, files);

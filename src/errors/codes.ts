@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   ERR_DATASTORE_UNREADABLE: { status: 500, summary: 'A DataStore is unreadable (key, corruption, schema)' },
   ERR_NOT_SUPPORTED: { status: 501, summary: 'The capability is not available on this node yet' },
   ERR_SHUTTING_DOWN: { status: 503, summary: 'The node is shutting down' },
+  ERR_NOT_READY: { status: 503, summary: 'The node is starting (mims and addons not yet in place)' },
   ERR_WORK_DIR_IN_USE: { status: 500, summary: 'Another node runs on the same work dir' },
   ERR_INTERNAL: { status: 500, summary: 'An unexpected error inside the node' },
   ERR_JWT_KEY_INVALID: {

@@ -65,6 +65,14 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     else request.log.info(line, 'request');
   });
 
+  app.addHook('onRequest', async (request, reply) => {
+    // Until mims and addons are in place an API call could race them (a deploy taking an addon's
+    // mount while it is being replaced): the node answers only its health until then.
+    if (deps.ready() || request.url === '/healthz') return;
+    const e = toHttpError(new MimoeError('ERR_NOT_READY', 'the node is starting; try again in a moment'));
+    return reply.code(e.status).header('retry-after', '1').send(errorBody(e));
+  });
+
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });

@@ -29,6 +29,11 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly version: string;
   readonly nodeId: string;
+  /**
+   * False while the node starts (mims restored, addons loaded after the port is bound, since mims
+   * need the port): requests other than /healthz get 503 ERR_NOT_READY until then.
+   */
+  readonly ready: () => boolean;
   /** Recognises the calls the node's own mims make to it (the x-mimoe-origin mark). */
   readonly mimOrigin: MimOrigin;
   /** Verifies MCM bearer JWTs; undefined when no JWT key is configured (JWTs are then refused). */

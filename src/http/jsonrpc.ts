@@ -14,13 +14,12 @@ export const MAX_JSONRPC_BODY_BYTES = 64 * 1024;
  * wrong key is the call's error object (-32001), not the request's status. A body of
  * notifications only gets 204. Bodies past 64 KiB are refused by HTTP (413).
  */
-async function mcmJwtValid(deps: AppDeps, bearer: string): Promise<boolean> {
-  if (deps.jwt === undefined || !looksLikeJwt(bearer)) return false;
+async function jwtClientOf(deps: AppDeps, bearer: string): Promise<{ jwtClient?: string }> {
+  if (deps.jwt === undefined || !looksLikeJwt(bearer)) return {};
   try {
-    await deps.jwt.verify(bearer);
-    return true;
+    return { jwtClient: (await deps.jwt.verify(bearer)).clientId };
   } catch {
-    return false;
+    return {};
   }
 }
 
@@ -43,8 +42,9 @@ export async function jsonRpcRoutes(app: FastifyInstance, deps: AppDeps): Promis
       bearer,
       fromLocalMim: mimId !== undefined,
       ...(mimId === undefined ? {} : { localMimClient: deps.mims.byId(mimId)?.clientId ?? '' }),
-      // management.md §5: an MCM bearer may stand in for the account key; a JWT with edge:mcm is one.
-      mcmJwt: bearer !== undefined && (await mcmJwtValid(deps, bearer)),
+      // management.md §5: an MCM bearer may stand in for the account key; a JWT with edge:mcm is
+      // one, scoped to its client_id.
+      ...(bearer === undefined ? {} : await jwtClientOf(deps, bearer)),
     });
     const refused = (Array.isArray(answer) ? answer : answer === undefined ? [] : [answer]).filter(
       (a) => 'error' in a && a.error.code === RPC_ERRORS.UNAUTHORIZED,

@@ -89,6 +89,7 @@ export class ImageStore {
         );
       }
       // An upload must not swap the code under an addon's name (the loader alone may).
+      if (options.addon !== true) this.assertNotAddonClient(clientId);
       if (previous !== undefined && options.addon !== true) this.assertNotAddon(previous);
       this.blobs.commit(sha256, tmp, parsed.bundle);
       this.db
@@ -164,6 +165,28 @@ export class ImageStore {
       if (addon !== undefined) return addon;
     }
     return undefined;
+  }
+
+  /**
+   * Whether an addon's mims live under this client id: such a client id is the addon's alone, so
+   * the API may not upload or deploy under it (a mim nested in an addon's mount, or squatting it
+   * while the addon is replaced at start, would get around the addon's protection).
+   */
+  isAddonClient(clientId: string): boolean {
+    const rows = this.db.prepare('SELECT env FROM mims WHERE client_id = ?').all(clientId) as {
+      env: string;
+    }[];
+    return rows.some((row) => (JSON.parse(row.env) as Record<string, string>)['MCM.ADDON.ID'] !== undefined);
+  }
+
+  /** The API may not act under an addon's client id (ERR_FORBIDDEN). */
+  assertNotAddonClient(clientId: string): void {
+    if (this.isAddonClient(clientId)) {
+      throw new MimoeError(
+        'ERR_FORBIDDEN',
+        `client id ${clientId} belongs to an addon: its images and mims come from the node's addon folder`,
+      );
+    }
   }
 
   /** Addon images are neither deleted nor replaced through the API (ERR_FORBIDDEN). */

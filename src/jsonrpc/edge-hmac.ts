@@ -40,8 +40,10 @@ export class EdgeHmac {
     const m = CODE.exec(code);
     if (m === null) return 'malformed';
     const expiry = Number(m[1]);
-    const presented = Buffer.from(m[2] as string, 'base64url');
-    const expected = this.mac(resource, expiry);
+    // Compared as text: decoding first would accept the 3 other spellings of the last character
+    // (its low bits are padding), so a code would not be one string.
+    const presented = Buffer.from(m[2] as string, 'utf8');
+    const expected = Buffer.from(this.mac(resource, expiry).toString('base64url'), 'utf8');
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return 'invalid';
     return expiry <= this.nowSeconds() ? 'expired' : 'ok';
   }

@@ -83,14 +83,14 @@ export function accountMethods(deps: MethodDeps): ReadonlyMap<string, RpcMethod>
           if (parsed === undefined) {
             throw invalidParams('params[3] (resource) must be /mcm/v1/images/{imageId}/tarball');
           }
-          // A mim without a key acts for its own client: it may not mint codes for other clients' images.
+          // A caller without a key (a local mim, a JWT) acts for one client: its own images only.
           if (
             !caller.byKey &&
-            (caller.mimClient === undefined || deps.imageOwner(parsed.imageId) !== caller.mimClient)
+            (caller.client === undefined || deps.imageOwner(parsed.imageId) !== caller.client)
           ) {
             throw new RpcError(
               RPC_ERRORS.UNAUTHORIZED,
-              "unauthorized: a mim may mint codes only for its own client's images",
+              "unauthorized: without a key, codes are minted only for the caller's own client's images",
             );
           }
           return { edgeHmacCode: deps.hmac.mint(tarballResource(parsed.imageId), exp) };

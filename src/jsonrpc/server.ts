@@ -28,8 +28,8 @@ export interface Caller {
   readonly fromLocalMim: boolean;
   /** The client id of that mim: what it acts for (a mim may reach only its own client's objects). */
   readonly localMimClient?: string;
-  /** The bearer is a valid MCM JWT (scope edge:mcm): it counts as the MCM key. */
-  readonly mcmJwt?: boolean;
+  /** The bearer is a valid MCM JWT (scope edge:mcm): the client id it acts for. */
+  readonly jwtClient?: string;
 }
 
 export interface JsonRpcServerOptions {
@@ -47,22 +47,23 @@ interface Credentials {
   account: boolean;
   mcm: boolean;
   localMim: boolean;
-  localMimClient: string | undefined;
+  /** The one client a keyless caller (a local mim, a JWT) acts for. */
+  scopedClient: string | undefined;
 }
 
 /**
  * Who a method runs for: `byKey` when a key (account or MCM) authorised the call; otherwise the
- * call came from a mim on this node and `mimClient` is its client id.
+ * caller (a mim on this node, or an MCM JWT) acts for one client, `client`.
  */
 export interface CallerScope {
   readonly byKey: boolean;
-  readonly mimClient: string | undefined;
+  readonly client: string | undefined;
 }
 
 function allowed(access: Access, c: Credentials): boolean {
   if (access === 'public') return true;
   if (access === 'account') return c.account;
-  return c.account || c.mcm || c.localMim;
+  return c.account || c.mcm || c.localMim || c.scopedClient !== undefined;
 }
 
 const NEEDS: Record<Exclude<Access, 'public'>, string> = {
@@ -91,11 +92,9 @@ export class JsonRpcServer {
     }
     const credentials: Credentials = {
       account: caller.bearer !== undefined && secretsEqual(caller.bearer, this.opts.keys.accountApiKey),
-      mcm:
-        caller.mcmJwt === true ||
-        (caller.bearer !== undefined && secretsEqual(caller.bearer, this.opts.keys.mcmApiKey)),
+      mcm: caller.bearer !== undefined && secretsEqual(caller.bearer, this.opts.keys.mcmApiKey),
       localMim: caller.fromLocalMim,
-      localMimClient: caller.fromLocalMim ? caller.localMimClient : undefined,
+      scopedClient: caller.jwtClient ?? (caller.fromLocalMim ? caller.localMimClient : undefined),
     };
     if (!Array.isArray(payload)) return this.one(payload, credentials);
     if (payload.length === 0) {
@@ -142,7 +141,7 @@ export class JsonRpcServer {
     try {
       const result: unknown = await method.call(call.params, {
         byKey: credentials.account || credentials.mcm,
-        mimClient: credentials.localMimClient,
+        client: credentials.scopedClient,
       });
       return { jsonrpc: '2.0', id: call.id, result: result ?? null };
     } catch (err) {

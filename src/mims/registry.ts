@@ -147,8 +147,12 @@ export class MimRegistry {
     return paths;
   }
 
-  /** Checks a deploy request against the current state without changing anything. */
-  check(clientId: string, req: DeployRequest): { id: string; paths: string[] } {
+  /**
+   * Checks a deploy request against the current state without changing anything. Through the API
+   * (not `addon`), an addon's client id is refused: only its addon deploys there.
+   */
+  check(clientId: string, req: DeployRequest, addon = false): { id: string; paths: string[] } {
+    if (!addon) this.images.assertNotAddonClient(clientId);
     const id = objectId(clientId, req.name);
     if (this.db.prepare('SELECT 1 FROM mims WHERE id = ?').get(id) !== undefined) {
       throw new MimoeError('ERR_MIM_EXISTS', `mim ${id} is already deployed`);
@@ -182,11 +186,11 @@ export class MimRegistry {
     if (req.env[ENV_ADDON_ID] === undefined) {
       throw new MimoeError('ERR_INTERNAL', `addon mim ${req.name} carries no ${ENV_ADDON_ID} marker`);
     }
-    return this.view(this.insert(clientId, req));
+    return this.view(this.insert(clientId, req, true));
   }
 
-  private insert(clientId: string, req: DeployRequest): MimRecord {
-    const { id, paths } = this.check(clientId, req);
+  private insert(clientId: string, req: DeployRequest, addon = false): MimRecord {
+    const { id, paths } = this.check(clientId, req, addon);
     const image = this.images.byName(clientId, req.image);
     if (image === undefined)
       throw new MimoeError('ERR_MIM_IMAGE_UNKNOWN', `image ${req.image} is not uploaded`);
@@ -356,16 +360,26 @@ export class MimRegistry {
     }
   }
 
-  /** At start: mount and load every mim that was deployed before. */
-  restoreAll(): number {
+  /**
+   * At start: mount and load every mim that was deployed before. One that cannot be restored (its
+   * mount taken by an earlier one) is reported and left out, never a reason for the node not to
+   * start; it stays recorded, so deleting it (or the mim in its way) settles it.
+   */
+  restoreAll(onRefused: (mimId: string, reason: string) => void = () => undefined): number {
     const rows = this.db.prepare('SELECT * FROM mims ORDER BY created, id').all() as MimRow[];
+    let restored = 0;
     for (const row of rows) {
       const record = fromRow(row);
-      sweepInterrupted(this.dataDir(record.id));
-      this.mounts.claim(record.id, record.clientId, this.mountPaths(record.clientId, record.env));
-      this.host.deploy(this.spec(record));
+      try {
+        sweepInterrupted(this.dataDir(record.id));
+        this.mounts.claim(record.id, record.clientId, this.mountPaths(record.clientId, record.env));
+        this.host.deploy(this.spec(record));
+        restored++;
+      } catch (err) {
+        onRefused(record.id, err instanceof Error ? err.message : String(err));
+      }
     }
-    return rows.length;
+    return restored;
   }
 
   /** Sends every mim its spec again (the node's identity changed, e.g. the associated account). */

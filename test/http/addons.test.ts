@@ -163,11 +163,27 @@ describe('addons', () => {
       assert.equal(body.error, 'ERR_FORBIDDEN');
       assert.match(body.message, /belongs to addon mimik\.ai/);
     }
-    // Uploading over an addon image's name is refused too.
+    // Uploading over an addon image's name is refused too, and so is any upload or deploy under
+    // the addon's client id: a mim nested in the addon's mount would get around its protection.
     const upload = await node.upload(await fixtureImage('raw-exports', 'hello-v1'), {
       'x-client-id': 'mimik-ai',
     });
     assert.equal(upload.status, 403);
+    const other = await node.upload(await fixtureImage('raw-exports', 'squat-v1'), {
+      'x-client-id': 'mimik-ai',
+    });
+    assert.equal(other.status, 403);
+    const nested = await node.mcm('POST', '/mims', {
+      ...as('mimik-ai'),
+      body: { name: 'squat', image: 'hello-v1', env: { 'MCM.BASE_API_PATH': '/hello/v1/admin' } },
+    });
+    assert.equal(nested.status, 403);
+    assert.equal(((await nested.json()) as { error: string }).error, 'ERR_FORBIDDEN');
+    const composed = await node.mcm('POST', '/compositions', {
+      ...as('mimik-ai'),
+      body: { mims: [{ name: 'squat', image: 'hello-v1', env: { 'MCM.BASE_API_PATH': '/squat' } }] },
+    });
+    assert.equal(composed.status, 403);
     assert.equal((await fetch(`${node.url}/mimik-ai/hello/v1/hello`)).status, 200);
     // Another client does not even see them.
     assert.equal((await node.mcm('DELETE', '/mims/mimik-ai-hello')).status, 404);

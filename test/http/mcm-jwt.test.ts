@@ -160,6 +160,36 @@ describe('a node with --jwt-public-key', () => {
     const api = await node.mcm('GET', '/images');
     assert.deepEqual(await api.json(), { data: [] });
   });
+
+  it("lets a JWT mint tarball codes for its own client's images only", async () => {
+    const acme = bearer(await mint(key.privateKey, { client_id: 'acme' }));
+    const beta = bearer(await mint(key.privateKey, { client_id: 'beta' }));
+    const me = (await (
+      await fetch(`${node.url}/jsonrpc/v1`, {
+        method: 'POST',
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'getMe', params: [], id: 1 }),
+      })
+    ).json()) as { result: { nodeId: string } };
+    const mintFor = async (
+      headers: Record<string, string>,
+      imageId: string,
+    ): Promise<Record<string, unknown>> => {
+      const res = await fetch(`${node.url}/jsonrpc/v1`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          method: 'getEdgeHmacCode',
+          params: ['', now() + 60, me.result.nodeId, `/mcm/v1/images/${imageId}/tarball`],
+          id: 2,
+        }),
+      });
+      return (await res.json()) as Record<string, unknown>;
+    };
+    assert.ok('result' in (await mintFor(acme, 'acme-jwt-image')));
+    assert.equal((await mintFor(beta, 'acme-jwt-image'))['error'] !== undefined, true);
+    assert.equal(((await mintFor(beta, 'acme-jwt-image'))['error'] as { code: number }).code, -32001);
+  });
 });
 
 describe('a node with --jwt-jwks-file, --jwt-issuer and --jwt-audience', () => {

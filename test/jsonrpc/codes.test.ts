@@ -31,6 +31,13 @@ describe('edge HMAC codes', () => {
     assert.equal(hmac.check(`${NOW + 3600}.${mac}`, resource), 'invalid');
     const flipped = (mac.startsWith('A') ? 'B' : 'A') + mac.slice(1);
     assert.equal(hmac.check(`${NOW + 60}.${flipped}`, resource), 'invalid');
+    // One spelling per code: the last character's unused low bits may not vary.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(mac.slice(-1));
+    for (let bits = 1; bits < 4; bits++) {
+      const variant = mac.slice(0, -1) + (alphabet[last ^ bits] ?? '');
+      assert.equal(hmac.check(`${NOW + 60}.${variant}`, resource), 'invalid', variant);
+    }
     for (const bad of [
       '',
       'x',

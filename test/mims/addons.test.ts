@@ -399,7 +399,7 @@ describe('addon loader', () => {
     assert.match(refusedReason(report, 'sneaky'), /reserved for addons/);
   });
 
-  it('refuses an addon whose mim id a mim deployed through the API holds', async () => {
+  it('refuses an addon whose client id holds mims deployed through the API', async () => {
     const n = start();
     const image = await packMimImage({ bundle: bundle('user'), name: 'user-img', tag: '1' });
     await n.images.ingest('mimik-ai', Readable.from(image));
@@ -408,7 +408,7 @@ describe('addon loader', () => {
     const report = await n.load();
     assert.match(
       refusedReason(report, 'mimik.ai.addon'),
-      /mim id mimik-ai-agent is taken by a mim deployed through the API/,
+      /client id mimik-ai already holds 1 mim\(s\) and 1 image\(s\) deployed through the API/,
     );
     assert.equal(n.mims.byId('mimik-ai-agent')?.image, 'user-img');
   });

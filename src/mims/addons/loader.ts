@@ -285,6 +285,14 @@ async function install(
   if (other !== undefined) {
     throw addonInvalid(`client id ${clientId} is held by the installed addon ${other}`);
   }
+  // The client id becomes the addon's alone: one with mims or images from the API is not taken over.
+  const apiMims = deps.mims.list(clientId).filter((m) => m.env[ENV_ADDON_ID] === undefined);
+  const apiImages = deps.images.list(clientId).filter((i) => deps.images.addonOf(i.id) === undefined);
+  if (installed.length === 0 && (apiMims.length > 0 || apiImages.length > 0)) {
+    throw addonInvalid(
+      `client id ${clientId} already holds ${apiMims.length} mim(s) and ${apiImages.length} image(s) deployed through the API`,
+    );
+  }
   for (const mim of addon.mims) {
     const id = objectId(clientId, mim.req.name);
     const existing = deps.mims.byId(id);

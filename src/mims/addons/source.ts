@@ -79,6 +79,9 @@ export async function unpackAddon(file: string, dest: string, limits: UnpackLimi
   } catch (err) {
     // The tar walker speaks of images; here the archive is an addon.
     if (isMimoeError(err) && err.code === 'ERR_IMAGE_INVALID') throw addonInvalid(err.message);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR')
+      throw addonInvalid('the addon holds a file and a folder of the same name');
     throw err;
   } finally {
     source.destroy();
