@@ -99,6 +99,8 @@ export class JwtVerifier {
     if (named.length === 0) throw refused('unknown key id (kid)');
     const candidates = named.filter((k) => k.algorithms.some((a) => a === alg));
     if (candidates.length === 0) {
+      // The only keys left are kid-less ones of other algorithms: the token's kid is the problem.
+      if (kid !== undefined && !this.keys.some((k) => k.kid === kid)) throw refused('unknown key id (kid)');
       const shown = /^[A-Za-z0-9+-]{1,16}$/.test(alg) ? alg : 'of this token';
       throw refused(`algorithm ${shown} is not accepted (allowed: ${this.algorithms.join(', ')})`);
     }
@@ -125,6 +127,9 @@ export class JwtVerifier {
       }
     }
     if (payload === undefined) throw refused('signature does not verify');
+    // jose checks iat only against a maximum age: a token issued in the future is not yet valid.
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_TOLERANCE_SEC)
+      throw refused('token issued in the future (iat)');
 
     if (!scopesOf(payload).includes(MCM_SCOPE)) throw refused(`scope ${MCM_SCOPE} missing`);
     const clientId = payload['client_id'];

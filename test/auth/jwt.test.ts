@@ -344,6 +344,14 @@ describe('verifying tokens', () => {
     );
   });
 
+  it('refuses a token issued in the future (iat past the clock tolerance)', async () => {
+    await refuses(
+      verifier,
+      await mint(key.privateKey, { claims: { iat: now() + 100_000, exp: now() + 200_000 } }),
+      /issued in the future \(iat\)/,
+    );
+  });
+
   it('refuses a token without the edge:mcm scope', async () => {
     for (const claims of [
       {},
