@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import multipart from '@fastify/multipart';
 import { MimoeError } from '../errors/index.js';
 import type { AppDeps } from './deps.js';
@@ -36,6 +36,12 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 512 },
     forceCloseConnections: 'idle',
     clientErrorHandler,
+    // Errors Fastify raises before routing (a URL with bad percent-encoding...) answer in the
+    // node's own shape too.
+    frameworkErrors: (err, request, reply: FastifyReply) => {
+      const e = toHttpError(err);
+      void reply.code(e.status).header('x-request-id', request.id).send(errorBody(e));
+    },
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -61,7 +67,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100,
     };
-    if (reply.statusCode >= 500) request.log.error(line, 'request');
+    // Refusals while the node starts are expected, not failures.
+    if (reply.statusCode >= 500 && deps.ready()) request.log.error(line, 'request');
     else request.log.info(line, 'request');
   });
 

@@ -161,7 +161,7 @@ export class ImageStore {
   addonOf(id: string): string | undefined {
     const rows = this.db.prepare('SELECT env FROM mims WHERE image_id = ?').all(id) as { env: string }[];
     for (const row of rows) {
-      const addon = (JSON.parse(row.env) as Record<string, string>)['MCM.ADDON.ID'];
+      const addon = addonMarker(row.env);
       if (addon !== undefined) return addon;
     }
     return undefined;
@@ -176,7 +176,7 @@ export class ImageStore {
     const rows = this.db.prepare('SELECT env FROM mims WHERE client_id = ?').all(clientId) as {
       env: string;
     }[];
-    return rows.some((row) => (JSON.parse(row.env) as Record<string, string>)['MCM.ADDON.ID'] !== undefined);
+    return rows.some((row) => addonMarker(row.env) !== undefined);
   }
 
   /** The API may not act under an addon's client id (ERR_FORBIDDEN). */
@@ -224,5 +224,15 @@ export class ImageStore {
       blob: string;
     }[];
     this.blobs.sweep(new Set(rows.map((r) => r.blob)));
+  }
+}
+
+/** The `MCM.ADDON.ID` marker of a recorded mim env (an unreadable record has none). */
+function addonMarker(envText: string): string | undefined {
+  try {
+    const id = (JSON.parse(envText) as Record<string, unknown> | null)?.['MCM.ADDON.ID'];
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
   }
 }

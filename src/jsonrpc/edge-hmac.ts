@@ -40,6 +40,8 @@ export class EdgeHmac {
     const m = CODE.exec(code);
     if (m === null) return 'malformed';
     const expiry = Number(m[1]);
+    // One spelling per code: no leading zeros in the expiry either.
+    if (String(expiry) !== m[1]) return 'malformed';
     // Compared as text: decoding first would accept the 3 other spellings of the last character
     // (its low bits are padding), so a code would not be one string.
     const presented = Buffer.from(m[2] as string, 'utf8');

@@ -8,7 +8,8 @@ export interface MimView {
   /** Unix milliseconds. */
   created: number;
   state: 'started' | 'stopped';
-  status: 'up' | 'crashed';
+  /** `not-restored`: recorded, but left out at this start (see MimRegistry.restoreAll). */
+  status: 'up' | 'crashed' | 'not-restored';
   env: Record<string, string>;
 }
 

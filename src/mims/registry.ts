@@ -84,8 +84,20 @@ function fromRow(r: MimRow): MimRecord {
     imageId: r.image_id,
     blob: r.blob,
     created: r.created,
-    env: JSON.parse(r.env) as Record<string, string>,
+    env: parseEnv(r.env) ?? {},
   };
+}
+
+/** A recorded env map, or undefined when the record is unreadable (then the mim is not restored). */
+function parseEnv(text: string): Record<string, string> | undefined {
+  try {
+    const env: unknown = JSON.parse(text);
+    return env !== null && typeof env === 'object' && !Array.isArray(env)
+      ? (env as Record<string, string>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const MIM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -123,6 +135,8 @@ export function isAddonMim(record: Pick<MimRecord, 'env'>): boolean {
 /** Deployed mims: persistence, mount paths, and their hand-off to the sandboxes. */
 export class MimRegistry {
   readonly mounts = new MountTable();
+  /** Mims recorded but left out at this start (their mount taken, their record unreadable). */
+  private readonly unrestored = new Set<string>();
   /** Per mim: the store operation running (delete, backup, restore), so they never overlap. */
   private readonly storeLocks = new Map<string, Promise<unknown>>();
 
@@ -327,6 +341,7 @@ export class MimRegistry {
     const id = record.id;
     const view = this.view(record);
     this.mounts.release(id);
+    this.unrestored.delete(id);
     this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
     await this.host.undeploy(id);
     fs.rmSync(this.dataDir(id), { recursive: true, force: true, maxRetries: 3 });
@@ -369,14 +384,16 @@ export class MimRegistry {
     const rows = this.db.prepare('SELECT * FROM mims ORDER BY created, id').all() as MimRow[];
     let restored = 0;
     for (const row of rows) {
-      const record = fromRow(row);
       try {
+        if (parseEnv(row.env) === undefined) throw new Error('its recorded env is unreadable');
+        const record = fromRow(row);
         sweepInterrupted(this.dataDir(record.id));
         this.mounts.claim(record.id, record.clientId, this.mountPaths(record.clientId, record.env));
         this.host.deploy(this.spec(record));
         restored++;
       } catch (err) {
-        onRefused(record.id, err instanceof Error ? err.message : String(err));
+        this.unrestored.add(row.id);
+        onRefused(row.id, err instanceof Error ? err.message : String(err));
       }
     }
     return restored;
@@ -393,6 +410,14 @@ export class MimRegistry {
   }
 
   view(r: MimRecord): MimView {
+    if (this.unrestored.has(r.id)) {
+      // Recorded but not running since this start (see restoreAll): delete it, or what is in its way.
+      return { ...this.viewOf(r), state: 'stopped', status: 'not-restored' };
+    }
+    return this.viewOf(r);
+  }
+
+  private viewOf(r: MimRecord): MimView {
     const stopped = this.host.isStopped(r.id);
     return {
       id: r.id,

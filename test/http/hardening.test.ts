@@ -111,6 +111,14 @@ describe('the node against hostile clients and mims', () => {
     assert.match(out, /"error":"ERR_HEADERS_TOO_LARGE"/);
   });
 
+  it("answers a URL with bad percent-encoding in the node's error shape", async () => {
+    const res = await fetch(`${node.url}/mcm/v1/images/%E0%A4%A`);
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'message']);
+    assert.equal(body['error'], 'ERR_BAD_REQUEST');
+  });
+
   it('answers unknown paths under /mcm and /jsonrpc with 404 ERR_NOT_FOUND', async () => {
     for (const p of ['/mcm/v1/nothing', '/jsonrpc/v9']) {
       const res = await fetch(`${node.url}${p}`);

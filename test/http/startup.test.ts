@@ -23,6 +23,11 @@ describe('node start-up', () => {
         `INSERT INTO mims (id, client_id, name, image, image_id, blob, created, env)
          SELECT 'api-second', client_id, 'second', image, image_id, blob, created + 1, env FROM mims WHERE id = 'api-first'`,
       ).run();
+      // And one whose record cannot be read at all.
+      db.prepare(
+        `INSERT INTO mims (id, client_id, name, image, image_id, blob, created, env)
+         SELECT 'api-third', client_id, 'third', image, image_id, blob, created + 2, '{not json' FROM mims WHERE id = 'api-first'`,
+      ).run();
       db.close();
 
       node = await TestNode.start({ workDir });
@@ -31,8 +36,21 @@ describe('node start-up', () => {
         node.logs.some((l) => l['mim'] === 'api-second' && l.msg.startsWith('mim not restored: mount path')),
         'the refused mim is named in the log',
       );
+      assert.ok(node.logs.some((l) => l['mim'] === 'api-third' && l.msg.includes('env is unreadable')));
       const health = (await (await fetch(`${node.url}/healthz`)).json()) as { status: string };
       assert.equal(health.status, 'ok');
+      // They are listed as not restored, and can be deleted.
+      const list = (await (await node.mcm('GET', '/mims')).json()) as {
+        data: { id: string; state: string; status: string }[];
+      };
+      const states = Object.fromEntries(list.data.map((m) => [m.id, `${m.state}/${m.status}`]));
+      assert.deepEqual(states, {
+        'api-first': 'started/up',
+        'api-second': 'stopped/not-restored',
+        'api-third': 'stopped/not-restored',
+      });
+      assert.equal((await node.mcm('DELETE', '/mims/api-second')).status, 200);
+      assert.equal((await node.mcm('DELETE', '/mims/api-third')).status, 200);
     } finally {
       await node.stop();
     }

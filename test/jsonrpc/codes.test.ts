@@ -44,6 +44,7 @@ describe('edge HMAC codes', () => {
       `${NOW + 60}`,
       `${NOW + 60}.`,
       `${NOW + 60}.${mac}=`,
+      `0${NOW + 60}.${mac}`,
       `-1.${mac}`,
       `${code}.x`,
     ]) {
