@@ -99,6 +99,8 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     },
     onMimStopped: (mimId, reason) => {
       logger.error({ mim: mimId }, `mim stopped: ${reason}`);
+      // Its clients would wait for events that cannot come until it is deployed again.
+      sockets.closeMim(mimId, 'the mim was stopped');
     },
     onSocketEvent: (event) => sockets.publish(event),
     onMimRemoved: (mimId) => sockets.closeMim(mimId),

@@ -272,6 +272,20 @@ describe('WebSocket events from mims', () => {
     survivor.close();
   });
 
+  it('closes the clients of a mim stopped for crashing, and refuses new ones until it is redeployed', async () => {
+    assert.equal((await node.upload(await fixtureImage('fatal', 'fatal-img'))).status, 200);
+    const dep = await node.deploy('crashy', 'fatal-img', {
+      'MCM.BASE_API_PATH': '/crashy/v1',
+      'MCM.WEBSOCKET_SUPPORT': 'true',
+    });
+    assert.equal(dep.status, 201);
+    const client = await open('/api/crashy/v1');
+    for (let i = 0; i < 3; i++) assert.ok((await fetch(`${node.url}/api/crashy/v1/fatal`)).status >= 500);
+    assert.equal((await client.closed).code, 1001);
+    const refused = await refusedUpgrade(`${ws}/api/crashy/v1`);
+    assert.deepEqual([refused.status, refused.body.error], [503, 'ERR_MIM_STOPPED']);
+  });
+
   it('counts clients and frames in /metrics', async () => {
     const client = await open('/api/b/v1');
     await sleep(50);

@@ -83,6 +83,11 @@ export function attachWebSocketUpgrades(server: Server, deps: AppDeps, hub: WebS
         ),
       );
     }
+    if (deps.dispatcher.isStopped(match.mimId)) {
+      return fail(
+        new MimoeError('ERR_MIM_STOPPED', `mim ${match.mimId} was stopped; deploy it again to restart it`),
+      );
+    }
     const admitted = hub.admit(match.mimId);
     if (admitted === 'closing') return fail(new MimoeError('ERR_SHUTTING_DOWN', 'the node is shutting down'));
     if (admitted !== 'ok') {
