@@ -41,7 +41,8 @@ export class HttpResponseSink implements ResponseSink {
     res.once('close', () => {
       if (this.done) return;
       this.done = true;
-      this.log.info('the client closed the connection before the mim answered');
+      // The client went away, or the node cut the connection at the end of its shutdown grace.
+      this.log.info('the connection closed before the mim answered');
       this.onFinish(CLIENT_CLOSED);
       this.abort();
     });
