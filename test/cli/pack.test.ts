@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Command, CommanderError } from 'commander';
 import { registerPackCommand } from '../../src/cli/pack.js';
 import { readMimImage } from '../../src/images/read-image.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 /** `mimoe pack`, run in-process through commander with captured output streams. */
 
@@ -23,31 +22,8 @@ afterEach(() => {
   process.exitCode = 0;
 });
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.text += chunk.toString();
-    callback();
-  }
-}
-
-async function runPack(
-  args: string[],
-): Promise<{ stdout: string; stderr: string; exitCode: number; error?: CommanderError }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const program = new Command('mimoe').exitOverride();
-  registerPackCommand(program, { stdout, stderr });
-  process.exitCode = 0;
-  let error: CommanderError | undefined;
-  try {
-    await program.parseAsync(['pack', ...args], { from: 'user' });
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    error = err;
-  }
-  const exitCode = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  return { stdout: stdout.text, stderr: stderr.text, exitCode, ...(error === undefined ? {} : { error }) };
+function runPack(args: string[]): Promise<CliRun> {
+  return runCli(registerPackCommand, ['pack', ...args]);
 }
 
 const LIMITS = { maxBundleBytes: 1024 * 1024, maxEntries: 100 };

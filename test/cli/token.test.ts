@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Command, CommanderError } from 'commander';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { registerTokenCommand } from '../../src/cli/token.js';
 import { loadJwtVerifier, type JwtVerifier } from '../../src/auth/jwt.js';
 import { tempDir } from '../helpers/node-process.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 /** `mimoe token keygen|mint`, run in-process through commander with captured output streams. */
 
@@ -23,40 +22,8 @@ afterEach(() => {
   process.exitCode = 0;
 });
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.text += chunk.toString();
-    callback();
-  }
-}
-
-interface Run {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-  error?: CommanderError;
-}
-
-async function token(args: string[]): Promise<Run> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const program = new Command('mimoe').exitOverride();
-  registerTokenCommand(program, { stdout, stderr });
-  for (const sub of program.commands) {
-    sub.exitOverride();
-    for (const leaf of sub.commands) leaf.exitOverride();
-  }
-  process.exitCode = 0;
-  let error: CommanderError | undefined;
-  try {
-    await program.parseAsync(['token', ...args], { from: 'user' });
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    error = err;
-  }
-  const exitCode = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  return { stdout: stdout.text, stderr: stderr.text, exitCode, ...(error === undefined ? {} : { error }) };
+function token(args: string[]): Promise<CliRun> {
+  return runCli(registerTokenCommand, ['token', ...args]);
 }
 
 function mode(file: string): number {

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Command, CommanderError } from 'commander';
 import { extract, pack } from 'tar-stream';
 import { registerAddonCommand } from '../../src/cli/addon.js';
+import { runCli, type CliRun } from './cli.js';
 import { packMimImage } from '../../src/images/pack.js';
 
 /** Addon folders and `.addon` files for tests, made the way operators make them. */
@@ -62,33 +61,9 @@ export async function writeAddonFolder(dir: string, spec: AddonSpec): Promise<st
   return manifestPath;
 }
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.text += chunk.toString();
-    callback();
-  }
-}
-
 /** Runs `mimoe addon <args>` in-process with captured output. */
-export async function runAddonCli(
-  args: string[],
-): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const program = new Command('mimoe').exitOverride();
-  registerAddonCommand(program, { stdout, stderr });
-  const previous = process.exitCode;
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(['addon', ...args], { from: 'user' });
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    process.exitCode = err.exitCode;
-  }
-  const exitCode = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  process.exitCode = previous;
-  return { stdout: stdout.text, stderr: stderr.text, exitCode };
+export async function runAddonCli(args: string[]): Promise<CliRun> {
+  return runCli(registerAddonCommand, ['addon', ...args]);
 }
 
 /** Every file of a tar, in order. */
