@@ -151,54 +151,40 @@ export class McmClient {
   }
 
   private async throwFor(res: Response): Promise<never> {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await res.text());
-    } catch {
-      parsed = undefined;
-    }
-    const e = parsed as Partial<McmErrorBody> | undefined;
-    throw new McmApiError(
-      res.status,
-      typeof e?.error === 'string' ? e.error : `HTTP_${res.status}`,
-      typeof e?.message === 'string' ? e.message : `HTTP ${res.status} ${res.statusText}`,
-      parsed,
-    );
+    throw errorOf(res, parseJson(await res.text()));
   }
 
   async request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.apiKey}` };
     if (this.opts.clientId !== undefined) headers['x-client-id'] = this.opts.clientId;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(`${this.base}${pathname}`, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      });
-    } catch (err) {
-      const why =
-        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-      throw new McmApiError(0, 'ERR_UNREACHABLE', `cannot reach the node at ${this.opts.url}: ${why}`);
-    }
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!res.ok) {
-      const e = parsed as Partial<McmErrorBody> | undefined;
-      throw new McmApiError(
-        res.status,
-        typeof e?.error === 'string' ? e.error : `HTTP_${res.status}`,
-        typeof e?.message === 'string' ? e.message : `HTTP ${res.status} ${res.statusText}`,
-        parsed,
-      );
-    }
+    const res = await this.fetchOrThrow(`${this.base}${pathname}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const parsed = parseJson(await res.text());
+    if (!res.ok) throw errorOf(res, parsed);
     return parsed as T;
   }
+}
+
+/** A body as JSON, or undefined when it is empty or not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : (JSON.parse(text) as unknown);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The node's `{ code, error, message }` answer as an McmApiError (made up from the status if absent). */
+function errorOf(res: Response, parsed: unknown): McmApiError {
+  const e = parsed as Partial<McmErrorBody> | undefined;
+  return new McmApiError(
+    res.status,
+    typeof e?.error === 'string' ? e.error : `HTTP_${res.status}`,
+    typeof e?.message === 'string' ? e.message : `HTTP ${res.status} ${res.statusText}`,
+    parsed,
+  );
 }
