@@ -2,15 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { McmApiError, McmClient } from '../client/mcm-client.js';
 import type { CliIo } from './io.js';
-import { KEY_FILE, resolveApiKey } from './api-key.js';
-
-interface DeployFlags {
-  url: string;
-  apiKey?: string;
-  workDir?: string;
-  clientId?: string;
-  json?: boolean;
-}
+import { addConnectionOptions, KEY_FILE, resolveApiKey, type ConnectionFlags } from './connection.js';
 
 const EXAMPLES = `
 Examples:
@@ -29,23 +21,20 @@ export function registerCompositionCommand(program: Command, io: CliIo): void {
     .command('composition')
     .description('deploy several mims at once on a running node, all or none')
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
-  composition
+  const deploy = composition
     .command('deploy')
     .description('deploy the mims listed in a JSON file (POST /mcm/v1/compositions)')
-    .argument('<file>', 'JSON file: { "mims": [ { name, image, env }, ... ] }')
-    .option('--url <url>', "the node's base URL", 'http://127.0.0.1:8083')
-    .option('--api-key <key>', 'MCM API key (default: $MCM_API_KEY, else read from the work dir)')
-    .option('--work-dir <dir>', `read the key from <dir>/${KEY_FILE} (default: the node's default work dir)`)
-    .option('--client-id <id>', 'act for this client id (x-client-id)')
+    .argument('<file>', 'JSON file: { "mims": [ { name, image, env }, ... ] }');
+  addConnectionOptions(deploy)
     .option('--json', 'print the deployed mims as JSON')
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) })
     .addHelpText('after', EXAMPLES)
-    .action(async (file: string, flags: DeployFlags) => {
+    .action(async (file: string, flags: ConnectionFlags) => {
       process.exitCode = await runDeploy(file, flags, io);
     });
 }
 
-async function runDeploy(file: string, flags: DeployFlags, io: CliIo): Promise<number> {
+async function runDeploy(file: string, flags: ConnectionFlags, io: CliIo): Promise<number> {
   const fail = (message: string): number => {
     io.stderr.write(`mimoe composition deploy: ${message}\n`);
     return 1;

@@ -1,15 +1,7 @@
 import type { Command } from 'commander';
 import { McmApiError, McmClient, type DataStoreAction, type DataStoreStatus } from '../client/mcm-client.js';
 import type { CliIo } from './io.js';
-import { KEY_FILE, resolveApiKey } from './api-key.js';
-
-interface ConnectionFlags {
-  url: string;
-  apiKey?: string;
-  workDir?: string;
-  clientId?: string;
-  json?: boolean;
-}
+import { addConnectionOptions, KEY_FILE, resolveApiKey, type ConnectionFlags } from './connection.js';
 
 const EXAMPLES = `
 Examples:
@@ -32,7 +24,7 @@ export function registerMimCommand(program: Command, io: CliIo): void {
     .description('operate on the mims of a running node')
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
   for (const action of ['backup', 'restore'] as const) {
-    mim
+    const command = mim
       .command(action)
       .description(
         action === 'backup'
@@ -40,14 +32,8 @@ export function registerMimCommand(program: Command, io: CliIo): void {
           : "restore a mim's DataStore from a backup (validated first; live data untouched if invalid)",
       )
       .argument('<mim-id>', 'the mim id, {clientId}-{name}, e.g. api-my-agent')
-      .argument('<path>', "backup file, relative to the node's backup directory")
-      .option('--url <url>', "the node's base URL", 'http://127.0.0.1:8083')
-      .option('--api-key <key>', 'MCM API key (default: $MCM_API_KEY, else read from the work dir)')
-      .option(
-        '--work-dir <dir>',
-        `read the key from <dir>/${KEY_FILE} (default: the node's default work dir)`,
-      )
-      .option('--client-id <id>', 'act for this client id (x-client-id)')
+      .argument('<path>', "backup file, relative to the node's backup directory");
+    addConnectionOptions(command)
       .option('--json', 'print the operation status as JSON')
       .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) })
       .addHelpText('after', EXAMPLES)
