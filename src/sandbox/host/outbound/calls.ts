@@ -36,10 +36,6 @@ export class OutboundCalls {
     private readonly onResult: () => void,
   ) {}
 
-  get pending(): boolean {
-    return this.controllers.size > 0 || this.waiting.length > 0 || this.inbox.length > 0;
-  }
-
   /** A `context.http.request` call from the guest (options not yet checked). */
   start(id: unknown, options: unknown): void {
     if (this.closed || typeof id !== 'number') return;
