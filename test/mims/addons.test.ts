@@ -9,11 +9,11 @@ import { packMimImage } from '../../src/images/pack.js';
 import { loadAddons, type AddonReport } from '../../src/mims/addons/loader.js';
 import { addonClientId, parseAddonManifest } from '../../src/mims/addons/manifest.js';
 import { parseIni } from '../../src/mims/addons/ini.js';
-import { MimRegistry, type MimHost } from '../../src/mims/registry.js';
-import type { MimSpec } from '../../src/sandbox/types.js';
+import type { MimRegistry } from '../../src/mims/registry.js';
 import { openNodeDb, type Db } from '../../src/state/node-db.js';
 import { buildTar } from '../helpers/tar-builder.js';
 import { tempDir } from '../helpers/node-process.js';
+import { registryFor, StandInHost } from '../helpers/registry.js';
 import { checksumOf, runAddonCli, tamperAddon, writeAddonFolder, type AddonSpec } from '../helpers/addons.js';
 
 /**
@@ -21,24 +21,6 @@ import { checksumOf, runAddonCli, tamperAddon, writeAddonFolder, type AddonSpec 
  * recording MimHost: these tests are about what gets installed, not about running mims (the
  * HTTP tests in test/http/addons.test.ts run them for real).
  */
-
-class RecordingHost implements MimHost {
-  readonly running = new Map<string, MimSpec>();
-  deploys = 0;
-  deploy(spec: MimSpec): void {
-    this.deploys += 1;
-    this.running.set(spec.mimId, spec);
-  }
-  async undeploy(mimId: string): Promise<void> {
-    this.running.delete(mimId);
-  }
-  isStopped(): boolean {
-    return false;
-  }
-  async pauseStore(): Promise<() => void> {
-    return () => undefined;
-  }
-}
 
 interface Line {
   level: string;
@@ -49,7 +31,7 @@ interface Line {
 class Node {
   readonly db: Db;
   readonly images: ImageStore;
-  readonly host = new RecordingHost();
+  readonly host = new StandInHost();
   readonly mims: MimRegistry;
   readonly lines: Line[] = [];
 
@@ -58,20 +40,7 @@ class Node {
     this.db = openNodeDb(workDir);
     this.images = new ImageStore(this.db, workDir, LIMITS);
     this.images.sweep();
-    this.mims = new MimRegistry(
-      this.db,
-      this.images,
-      this.host,
-      { nodeId: 'node', accountId: () => '', httpPort: () => 0 },
-      {
-        memoryMb: 64,
-        dataRoot: path.join(workDir, 'datastore'),
-        backupDir: path.join(workDir, 'backups'),
-        dataKey: () => 'k'.repeat(64),
-        outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024, originHosts: [] },
-        originOf: () => '',
-      },
-    );
+    this.mims = registryFor(workDir, this.db, this.images, this.host);
     this.mims.restoreAll();
   }
 

@@ -1,47 +1,22 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { MimoeError } from '../../src/errors/index.js';
 import { ImageStore } from '../../src/images/store.js';
 import { packMimImage } from '../../src/images/pack.js';
 import { deployComposition, parseComposition } from '../../src/mims/compositions.js';
-import { MimRegistry, type MimHost } from '../../src/mims/registry.js';
-import type { MimSpec } from '../../src/sandbox/types.js';
+import type { MimRegistry } from '../../src/mims/registry.js';
 import { openNodeDb, type Db } from '../../src/state/node-db.js';
 import { tempDir } from '../helpers/node-process.js';
+import { registryFor, StandInHost } from '../helpers/registry.js';
 
-/**
- * A deploy that fails only when it happens, halfway through a composition: the sandbox layer
- * refuses the third mim (as the supervisor does once the node is shutting down). The API cannot
- * provoke this on purpose, so the registry runs here on a real node.db and image store with a
- * MimHost that refuses on cue.
- */
-class RefusingHost implements MimHost {
-  readonly running = new Map<string, MimSpec>();
-  refuse: (spec: MimSpec) => boolean = () => false;
-  deploy(spec: MimSpec): void {
-    if (this.refuse(spec)) throw new MimoeError('ERR_SHUTTING_DOWN', 'the node is shutting down');
-    this.running.set(spec.mimId, spec);
-    // A sandbox creates the mim's DataStore as it loads it.
-    fs.mkdirSync(spec.dataDir, { recursive: true });
-    fs.writeFileSync(path.join(spec.dataDir, 'store.db'), '');
-  }
-  async undeploy(mimId: string): Promise<void> {
-    this.running.delete(mimId);
-  }
-  isStopped(): boolean {
-    return false;
-  }
-  async pauseStore(): Promise<() => void> {
-    return () => undefined;
-  }
-}
+// A deploy that fails only when it happens, halfway through a composition: the stand-in host
+// refuses the third mim on cue. The API cannot provoke this on purpose.
 
 let dir: string;
 let db: Db;
-let host: RefusingHost;
+let host: StandInHost;
 let mims: MimRegistry;
 
 beforeEach(async () => {
@@ -52,21 +27,8 @@ beforeEach(async () => {
     maxBundleBytes: 1 << 20,
     maxTarEntries: 100,
   });
-  host = new RefusingHost();
-  mims = new MimRegistry(
-    db,
-    images,
-    host,
-    { nodeId: 'n', accountId: () => '', httpPort: () => 0 },
-    {
-      memoryMb: 64,
-      dataRoot: path.join(dir, 'datastore'),
-      backupDir: path.join(dir, 'b'),
-      dataKey: () => 'k',
-      outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024, originHosts: [] },
-      originOf: () => '',
-    },
-  );
+  host = new StandInHost();
+  mims = registryFor(dir, db, images, host);
   const tar = await packMimImage({ bundle: Buffer.from('mimikModule.exports = 1;'), name: 'img', tag: '1' });
   await images.ingest('api', Readable.from(tar));
 });
