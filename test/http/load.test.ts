@@ -11,18 +11,54 @@ interface Answer {
   body: string;
 }
 
-function get(agent: http.Agent, url: string): Promise<Answer> {
+function send(agent: http.Agent, url: string, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-      })
-      .on('error', reject);
+    const req = http.request(url, { agent, method: body === undefined ? 'GET' : 'POST' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
   });
+}
+
+function get(agent: http.Agent, url: string): Promise<Answer> {
+  return send(agent, url);
+}
+
+/** A local server that holds every request until release() is called, then answers them all. */
+async function startGate(): Promise<{
+  url: string;
+  arrived: () => number;
+  release: () => void;
+  close: () => Promise<void>;
+}> {
+  const held: http.ServerResponse[] = [];
+  let arrivals = 0;
+  let open = false;
+  const server = http.createServer((_req, res) => {
+    arrivals++;
+    if (open) res.end('released');
+    else held.push(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    arrived: () => arrivals,
+    release: () => {
+      open = true;
+      for (const res of held.splice(0)) res.end('released');
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 function errorOf(answer: Answer): string {
@@ -35,12 +71,12 @@ describe('concurrent requests to one mim', () => {
   before(async () => {
     node = await TestNode.start({ args: ['--mim-concurrency', '8', '--mim-queue', '20'] });
     assert.equal((await node.upload(await fixtureImage('hello-router', 'hello-img'))).status, 200);
-    assert.equal((await node.upload(await fixtureImage('async', 'async-img'))).status, 200);
     assert.equal((await node.upload(await fixtureImage('hostile', 'hostile-img'))).status, 200);
+    assert.equal((await node.upload(await fixtureImage('outbound', 'outbound-img'))).status, 200);
     for (const [name, image] of [
       ['hello', 'hello-img'],
-      ['slow', 'async-img'],
       ['hostile', 'hostile-img'],
+      ['held', 'outbound-img'],
     ] as const) {
       assert.equal((await node.deploy(name, image, { 'MCM.BASE_API_PATH': `/${name}` })).status, 201);
     }
@@ -80,17 +116,45 @@ describe('concurrent requests to one mim', () => {
   });
 
   it('answers 503 ERR_MIM_BUSY past the queue, and serves the queued ones', async () => {
-    // 8 run (each waits 50 ms), 20 wait, the other 22 are refused at once.
-    const answers = await Promise.all(
-      Array.from({ length: 50 }, () => get(agent, `${node.url}/api/slow/timeout`)),
-    );
-    const ok = answers.filter((a) => a.status === 200).length;
-    const busy = answers.filter((a) => a.status === 503 && errorOf(a) === 'ERR_MIM_BUSY');
-    assert.equal(ok + busy.length, 50, answers.map((a) => `${a.status} ${a.body}`).join('\n'));
-    assert.equal(ok, 28);
-    assert.match((JSON.parse(busy[0]?.body ?? '{}') as { message: string }).message, /retry later/);
-    // Other mims are not held by one mim's queue.
-    assert.equal((await get(agent, `${node.url}/api/hello/echo`)).status, 200);
+    // Each request to "held" waits on a gate server until the test opens it, so however slowly the
+    // 50 requests arrive, 8 run, 20 wait and the other 22 are refused at once.
+    const gate = await startGate();
+    try {
+      let refused = 0;
+      let opened: () => void = () => undefined;
+      const allRefused = new Promise<void>((resolve) => (opened = resolve));
+      const body = JSON.stringify({ url: gate.url });
+      const answers = Promise.all(
+        Array.from({ length: 50 }, () =>
+          send(agent, `${node.url}/api/held/call`, body).then((a) => {
+            if (a.status === 503 && ++refused === 22) opened();
+            return a;
+          }),
+        ),
+      );
+      // A node that refused fewer would hang here: open the gate after a while anyway and let
+      // the tally below say what went wrong.
+      const fallback = setTimeout(opened, 15_000);
+      await allRefused;
+      clearTimeout(fallback);
+      // The refusals may come back before the running requests have reached the gate.
+      for (let waited = 0; gate.arrived() < 8 && waited < 10_000; waited += 20) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(gate.arrived(), 8, 'the mim runs 8 requests at once');
+      gate.release();
+      const all = await answers;
+      const ok = all.filter((a) => a.status === 200).length;
+      const busy = all.filter((a) => a.status === 503 && errorOf(a) === 'ERR_MIM_BUSY');
+      assert.equal(ok + busy.length, 50, all.map((a) => `${a.status} ${a.body}`).join('\n'));
+      assert.equal(ok, 28);
+      assert.equal(gate.arrived(), 28);
+      assert.match((JSON.parse(busy[0]?.body ?? '{}') as { message: string }).message, /retry later/);
+      // Other mims are not held by one mim's queue.
+      assert.equal((await get(agent, `${node.url}/api/hello/echo`)).status, 200);
+    } finally {
+      await gate.close();
+    }
   });
 
   it('offers no WebAssembly to mims', async () => {
