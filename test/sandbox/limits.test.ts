@@ -27,7 +27,8 @@ describe('limits', () => {
     t.supervisor.deploy(mimSpec('api-hello-far', fixturePath('hello-router')));
     t.supervisor.deploy(mimSpec('api-hello-near', fixturePath('hello-router')));
     t.supervisor.deploy(mimSpec('api-throws', fixturePath('throws')));
-    t.supervisor.deploy(mimSpec('api-hog', fixturePath('hog'), { memoryMb: 24 }));
+    // A generous time limit, so that only the memory limit can stop the hog.
+    t.supervisor.deploy(mimSpec('api-hog', fixturePath('hog'), { memoryMb: 24, timeoutMs: 30_000 }));
   });
 
   after(async () => {
