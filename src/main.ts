@@ -229,13 +229,14 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       },
     }).catch((err: unknown) => {
       logger.error({ err }, 'addons not loaded: the addon dir is unreadable');
-      return { loaded: [] as string[] };
+      return { loaded: [] as string[], kept: [] as string[] };
     });
     ready = true;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
     logger.info(
-      { port, restoredMims: restored, addons: addons.loaded, version: VERSION, nodeId },
+      // Every addon that serves: current ones and those kept at their installed version.
+      { port, restoredMims: restored, addons: [...addons.loaded, ...addons.kept], version: VERSION, nodeId },
       `mimoe listening on ${url}`,
     );
     const jwtHint = jwt === undefined ? '' : ' or a JWT with scope edge:mcm';

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { pack } from 'tar-stream';
 import { DEFAULTS } from '../config/defaults.js';
 import { readMimImage } from '../images/read-image.js';
+import { ENV_BASE_API_PATH } from '../mims/env.js';
 import { MANIFEST_FILE, addonClientId, addonInvalid, parseAddonManifest } from '../mims/addons/manifest.js';
 import { resolveInside } from '../mims/addons/source.js';
 import type { CliIo } from './io.js';
@@ -65,8 +66,8 @@ async function buildAddon(options: BuildOptions, io: CliIo): Promise<void> {
   const root = path.dirname(path.resolve(options.manifest));
   const doc = JSON.parse(raw.toString()) as { mims: { image: Record<string, unknown> }[] };
 
-  // Each distinct file is read once: its image name checked, its index.js hashed.
-  const files = new Map<string, { real: string; checksum: string }>();
+  // Each distinct file is read once: its image name kept, its index.js hashed.
+  const files = new Map<string, { real: string; imageName: string; checksum: string }>();
   for (const [i, entry] of manifest.mims.entries()) {
     const at = `mims[${i}] (${entry.name})`;
     let found = files.get(entry.image.file);
@@ -81,13 +82,24 @@ async function buildAddon(options: BuildOptions, io: CliIo): Promise<void> {
       } catch (err) {
         throw addonInvalid(`${at}: image file ${entry.image.file}: ${(err as Error).message}`);
       }
-      if (image.name !== entry.image.name) {
-        throw addonInvalid(
-          `${at}: image file ${entry.image.file} holds image ${image.name}, not ${entry.image.name}`,
-        );
-      }
-      found = { real, checksum: `sha256:${createHash('sha256').update(image.bundle).digest('hex')}` };
+      found = {
+        real,
+        imageName: image.name,
+        checksum: `sha256:${createHash('sha256').update(image.bundle).digest('hex')}`,
+      };
       files.set(entry.image.file, found);
+    }
+    // Checked for every entry, also when two of them name one file.
+    if (found.imageName !== entry.image.name) {
+      throw addonInvalid(
+        `${at}: image file ${entry.image.file} holds image ${found.imageName}, not ${entry.image.name}`,
+      );
+    }
+    if (entry.env[ENV_BASE_API_PATH] === undefined) {
+      // Not an error here: the .ini beside the installed addon may supply it.
+      io.stderr.write(
+        `mimoe addon build: warning: ${at} has no ${ENV_BASE_API_PATH}; the node refuses the addon unless its .ini sets one\n`,
+      );
     }
     const given = entry.image.indexFileChecksum;
     if (given !== undefined && given !== found.checksum) {

@@ -133,7 +133,10 @@ export class ImageStore {
    * Opens the uploaded tar of an image, byte for byte as it was uploaded. The open descriptor keeps
    * the file readable even if the image is replaced or deleted while it is being sent.
    */
-  async openTar(record: ImageRecord): Promise<{ handle: fs.promises.FileHandle; size: number } | undefined> {
+  /** The image's upload as stored; `gzip` when it was uploaded compressed (the bytes are kept as sent). */
+  async openTar(
+    record: ImageRecord,
+  ): Promise<{ handle: fs.promises.FileHandle; size: number; gzip: boolean } | undefined> {
     let handle: fs.promises.FileHandle;
     try {
       handle = await fs.promises.open(this.blobs.tarPath(record.blob), 'r');
@@ -143,7 +146,9 @@ export class ImageStore {
     }
     try {
       const { size } = await handle.stat();
-      return { handle, size };
+      const magic = Buffer.alloc(2);
+      const { bytesRead } = await handle.read(magic, 0, 2, 0);
+      return { handle, size, gzip: bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b };
     } catch (err) {
       await handle.close();
       throw err;

@@ -31,9 +31,12 @@ function expectCount(params: readonly unknown[], names: readonly string[]): void
   }
 }
 
-/** An expiry in Unix seconds: an integer (or a string of digits), in the future, at most 7 days ahead. */
+/**
+ * An expiry in Unix seconds: an integer (or its decimal string, without leading zeros, so that one
+ * expiry has one spelling), in the future, at most 7 days ahead.
+ */
 function readExpiry(value: unknown, now: number): number {
-  const n = typeof value === 'string' && /^[0-9]{1,12}$/.test(value) ? Number(value) : value;
+  const n = typeof value === 'string' && /^[1-9][0-9]{0,11}$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
     throw invalidParams('params[1] (expiry) must be an integer number of Unix seconds');
   }

@@ -147,4 +147,44 @@ describe('mimoe addon build', () => {
     assert.match(missing.stderr, /cannot read .*nope\.json: ENOENT/);
     assert.equal(fs.existsSync(path.join(dir, 'escape.addon')), false);
   });
+
+  it('checks the image name of every entry, also a second one naming the same file', async () => {
+    const manifest = await source('twice');
+    editManifest(manifest, (doc) => {
+      const second = doc.mims[1];
+      if (second !== undefined) second.image['name'] = 'agent-v2';
+    });
+    const result = await runAddonCli([
+      'build',
+      '--manifest',
+      manifest,
+      '--out',
+      path.join(dir, 'twice.addon'),
+    ]);
+    assert.equal(result.exitCode, 1);
+    assert.match(
+      result.stderr,
+      /mims\[1\] \(agent2\): image file images\/agent\.tar holds image agent-v1, not agent-v2/,
+    );
+    assert.equal(fs.existsSync(path.join(dir, 'twice.addon')), false);
+  });
+
+  it('warns of a mim without MCM.BASE_API_PATH (the .ini may set it) and still builds', async () => {
+    const manifest = await source('nobase');
+    const doc = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { mims: { env: Record<string, string> }[] };
+    const first = doc.mims[0];
+    if (first !== undefined) first.env = {};
+    fs.writeFileSync(manifest, JSON.stringify(doc));
+    const result = await runAddonCli([
+      'build',
+      '--manifest',
+      manifest,
+      '--out',
+      path.join(dir, 'nobase.addon'),
+    ]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.stderr, /warning: mims\[0\] \(agent\) has no MCM\.BASE_API_PATH/);
+    assert.doesNotMatch(result.stderr, /agent2/);
+    assert.ok(fs.existsSync(path.join(dir, 'nobase.addon')));
+  });
 });

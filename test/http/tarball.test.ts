@@ -188,6 +188,9 @@ describe('image tarball download', () => {
     const gz = gzipSync(await fixtureImage('hello-router', 'gz-hello'));
     assert.equal((await a.upload(gz)).status, 200);
     const res = await download(a, 'api-gz-hello', `?hmac=${await mint(a, 'api-gz-hello')}`);
+    // Named and typed as what it is, so the saved file opens with the right tool.
+    assert.equal(res.headers.get('content-type'), 'application/gzip');
+    assert.match(res.headers.get('content-disposition') ?? '', /filename="gz-hello.tar.gz"/);
     assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(gz));
   });
 

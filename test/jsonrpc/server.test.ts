@@ -184,6 +184,9 @@ describe('JSON-RPC server and the account methods', () => {
     // A string of digits is read as the same expiry.
     const asString = await call(req('getEdgeHmacCode', ['', String(NOW + 60), 'node-1', resource]), account);
     assert.ok('result' in asString);
+    // ...but only in its one spelling: no leading zeros.
+    const padded = await call(req('getEdgeHmacCode', ['', `0${NOW + 60}`, 'node-1', resource]), account);
+    assert.equal(errorCode(padded), RPC_ERRORS.INVALID_PARAMS);
   });
 
   it('keeps the HMAC secret in node.db: a second store on the same db makes the same codes', () => {

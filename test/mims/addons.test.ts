@@ -421,6 +421,7 @@ describe('addon loader', () => {
     n = start();
     report = await n.load();
     assert.match(refusedReason(report, 'mimik.ai.addon'), /checksum mismatch/);
+    assert.deepEqual(report.kept, ['mimik.ai']);
     assert.equal(n.mims.byId('mimik-ai-agent')?.env['MCM.ADDON.VERSION'], '2.0.0');
     assert.ok(n.lines.some((l) => /installed version keeps running/.test(l.msg)));
 

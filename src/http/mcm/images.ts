@@ -68,8 +68,8 @@ export function imageRoutes(app: FastifyInstance, deps: AppDeps): void {
 }
 
 /** A file name for Content-Disposition: the image name with anything unusual replaced. */
-function downloadName(name: string): string {
-  return `${name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 128)}.tar`;
+function downloadName(name: string, gzip: boolean): string {
+  return `${name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 128)}${gzip ? '.tar.gz' : '.tar'}`;
 }
 
 /**
@@ -107,12 +107,12 @@ export function imageTarballRoute(app: FastifyInstance, deps: AppDeps): void {
       }
       request.log.info({ image: image.id, size: tar.size }, 'image tarball download');
       return reply
-        .header('content-type', 'application/tar')
+        .header('content-type', tar.gzip ? 'application/gzip' : 'application/tar')
         .header('content-length', String(tar.size))
-        .header('content-disposition', `attachment; filename="${downloadName(image.name)}"`)
+        .header('content-disposition', `attachment; filename="${downloadName(image.name, tar.gzip)}"`)
         .header('etag', `"${image.digest}"`)
         .header('cache-control', 'no-store')
-        .send(tar.handle.createReadStream());
+        .send(tar.handle.createReadStream({ start: 0 }));
     },
   );
 }

@@ -59,6 +59,8 @@ export interface AddonLoaderDeps {
 export interface AddonReport {
   /** Addon ids now installed and current. */
   readonly loaded: string[];
+  /** Addon ids whose source was refused while their installed version keeps running. */
+  readonly kept: string[];
   /** Refused sources with their reasons. */
   readonly refused: { source: string; reason: string }[];
   /** Addon ids uninstalled because their source is gone. */
@@ -97,7 +99,7 @@ export async function loadAddons(deps: AddonLoaderDeps): Promise<AddonReport> {
   for (const name of ignored) {
     deps.logger.warn({ addon: name }, 'ignoring an entry of the addon dir: not a .addon file or a folder');
   }
-  const report: AddonReport = { loaded: [], refused: [], uninstalled: [] };
+  const report: AddonReport = { loaded: [], kept: [], refused: [], uninstalled: [] };
   const refuse = (source: string, err: unknown): void => {
     const reason = reasonOf(err);
     report.refused.push({ source, reason });
@@ -170,6 +172,7 @@ export async function loadAddons(deps: AddonLoaderDeps): Promise<AddonReport> {
 
     for (const [id, records] of installed) {
       if (report.loaded.includes(id)) continue;
+      report.kept.push(id);
       const source = records[0]?.env[ENV_ADDON_SOURCE] ?? '';
       deps.logger.warn({ addon: id, source }, 'addon source refused; its installed version keeps running');
     }
