@@ -21,6 +21,14 @@ import { isInside, symlinkEscape } from './confine.js';
  *
  * Symlinks can only come from the host (mims have no way to create one), so the check-then-use
  * window between resolve() and the I/O is not reachable from a mim.
+ *
+ * Quota: the area holds at most `maxBytes` of regular files, so no mim can fill the node's disk.
+ * Usage is summed from disk once, on first need (every regular file counts, temporary files of
+ * unfinished writes too), then kept up to date by this object's own writes and deletes; a host
+ * change under it (a restore) needs a new FileArea. A write that would pass the quota fails with
+ * ERR_DATASTORE_FULL before anything lands. writeFile is judged by the area's size after it (new
+ * size minus the file it replaces); a streamed write counts each chunk as it arrives, since its
+ * temporary file and the file it will replace are both on disk until it commits.
  */
 
 const MAX_PATH_LENGTH = 4096;
@@ -28,10 +36,22 @@ const MAX_PATH_LENGTH = 4096;
 const MAX_SAVE_FILE_BASE64 = 64 * 1024 * 1024;
 const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
 const TEMP_NAME = /^\.mimoe-[0-9a-f]{16}\.tmp$/;
+const MIB = 1024 * 1024;
+
+/** Default quota of one mim's file area: as large as the largest outputFile download by default. */
+export const DEFAULT_MAX_FILE_AREA_BYTES = 8 * 1024 * MIB;
+
+export interface FileAreaOptions {
+  /** Largest total size of the area's regular files; writes past it fail with ERR_DATASTORE_FULL. */
+  maxBytes?: number | undefined;
+}
 
 export interface AtomicWrite {
-  /** Write the file's bytes here, then call commit() (or abort()). */
-  readonly stream: fs.WriteStream;
+  /**
+   * Appends bytes to the file being written, resolving once the stream takes more. Fails with
+   * ERR_DATASTORE_FULL, writing nothing of the chunk, if it would take the area past its quota.
+   */
+  write(chunk: Uint8Array): Promise<void>;
   /** Ends the stream, makes the file durable and puts it in place. Resolves to its size in bytes. */
   commit(): Promise<number>;
   /** Discards what was written; the target is left as it was. */
@@ -40,11 +60,29 @@ export interface AtomicWrite {
 
 export class FileArea {
   readonly root: string;
+  readonly maxBytes: number;
+  /** Bytes of regular files in the area (undefined until first needed). */
+  private used: number | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, opts: FileAreaOptions = {}) {
     if (typeof root !== 'string' || root === '')
       throw new TypeError('FileArea: root must be a non-empty path');
+    const maxBytes = opts.maxBytes ?? DEFAULT_MAX_FILE_AREA_BYTES;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
+      throw new TypeError('FileArea: maxBytes must be a non-negative integer');
     this.root = path.resolve(root);
+    this.maxBytes = maxBytes;
+  }
+
+  /** Bytes the area's regular files hold, in-flight streamed writes included. */
+  usage(): number {
+    this.used ??= treeBytes(this.root);
+    return this.used;
+  }
+
+  /** Bytes that may still be written before the quota is reached. */
+  room(): number {
+    return Math.max(0, this.maxBytes - this.usage());
   }
 
   /** The absolute host path of `relPath`, proven to stay inside the area. Creates the area if needed. */
@@ -76,6 +114,8 @@ export class FileArea {
   writeFile(relPath: unknown, data: Uint8Array): number {
     const target = this.resolve(relPath);
     const rel = relName(this.root, target);
+    const replaced = regularSize(target);
+    this.assertRoom(rel, data.byteLength - replaced);
     return io(rel, 'write', () => {
       fs.mkdirSync(path.dirname(target), { recursive: true });
       const temp = tempPathFor(target);
@@ -92,6 +132,7 @@ export class FileArea {
         fs.rmSync(temp, { force: true });
         throw err;
       }
+      this.add(data.byteLength - replaced);
       return data.byteLength;
     });
   }
@@ -111,6 +152,7 @@ export class FileArea {
       if (st.isDirectory())
         throw new TypeError(`deleteFile: ${JSON.stringify(rel)} is a directory, not a file`);
       fs.unlinkSync(target);
+      if (st.isFile()) this.add(-st.size);
       return true;
     });
   }
@@ -143,17 +185,20 @@ export class FileArea {
     return { stream: fs.createReadStream('', { fd, autoClose: true }), size };
   }
 
-  /** A streamed atomic write (outputFile downloads, form uploads): nothing appears until commit(). */
+  /** A streamed atomic write (outputFile downloads): nothing appears until commit(). */
   createWriteStream(relPath: unknown): AtomicWrite {
     const target = this.resolve(relPath);
     const rel = relName(this.root, target);
     const temp = tempPathFor(target);
+    this.usage();
     const fd = io(rel, 'write', () => {
       fs.mkdirSync(path.dirname(target), { recursive: true });
       return fs.openSync(temp, 'wx', 0o600);
     });
     const stream = fs.createWriteStream('', { fd, autoClose: false });
     let settled = false;
+    /** Bytes counted for this write so far (what its temporary file holds or will hold). */
+    let counted = 0;
     const cleanup = (): void => {
       try {
         fs.closeSync(fd);
@@ -161,9 +206,17 @@ export class FileArea {
         // Already closed.
       }
       fs.rmSync(temp, { force: true });
+      this.add(-counted);
+      counted = 0;
     };
     return {
-      stream,
+      write: async (chunk) => {
+        if (settled) throw new TypeError(`write of ${JSON.stringify(rel)} was already committed or aborted`);
+        this.assertRoom(rel, chunk.byteLength);
+        this.add(chunk.byteLength);
+        counted += chunk.byteLength;
+        if (!stream.write(chunk)) await once(stream, 'drain');
+      },
       commit: async () => {
         if (settled) throw new TypeError(`write of ${JSON.stringify(rel)} was already committed or aborted`);
         settled = true;
@@ -172,14 +225,17 @@ export class FileArea {
             stream.end();
             await once(stream, 'finish');
           }
-          const size = io(rel, 'write', () => {
+          return io(rel, 'write', () => {
             fs.fsyncSync(fd);
             fs.closeSync(fd);
             const { size } = fs.statSync(temp);
+            const replaced = regularSize(target);
             fs.renameSync(temp, target);
+            // The temporary file became the target; the file it replaced is gone.
+            this.add(size - counted - replaced);
+            counted = 0;
             return size;
           });
-          return size;
         } catch (err) {
           cleanup();
           throw err;
@@ -193,6 +249,24 @@ export class FileArea {
         cleanup();
       },
     };
+  }
+
+  /** Counts `delta` bytes written (negative: freed), once usage is known. */
+  private add(delta: number): void {
+    if (this.used !== undefined) this.used = Math.max(0, this.used + delta);
+  }
+
+  /**
+   * Refuses, with ERR_DATASTORE_FULL, a write to `relPath` that would grow the area by `growth`
+   * bytes past its quota.
+   */
+  assertRoom(relPath: string, growth: number): void {
+    if (growth <= 0 || this.usage() + growth <= this.maxBytes) return;
+    throw new MimoeError(
+      'ERR_DATASTORE_FULL',
+      `the file area is full: ${growth} more bytes for ${JSON.stringify(relPath)} would pass its ` +
+        `quota of ${this.maxBytes} bytes (${formatMib(this.maxBytes)} MiB); ${this.room()} bytes are free`,
+    );
   }
 
   private openForRead(relPath: unknown): { fd: number; rel: string; size: number } {
@@ -236,6 +310,40 @@ function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.mimoe-${crypto.randomBytes(8).toString('hex')}.tmp`);
 }
 
+/** Size of the regular file at `target` (a link is not followed), 0 if there is none. */
+function regularSize(target: string): number {
+  try {
+    const st = fs.lstatSync(target);
+    return st.isFile() ? st.size : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Sum of the sizes of the regular files under `dir`, links not followed. Entries that vanish
+ * during the walk, or cannot be read, count as nothing.
+ */
+function treeBytes(dir: string): number {
+  let total = 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += treeBytes(full);
+    else if (entry.isFile()) total += regularSize(full);
+  }
+  return total;
+}
+
+function formatMib(bytes: number): string {
+  return Number((bytes / MIB).toFixed(2)).toString();
+}
+
 /** True for the temporary name of an unfinished atomic write (skipped by backups). */
 export function isTempName(name: string): boolean {
   return TEMP_NAME.test(name);
@@ -261,6 +369,12 @@ function io<T>(rel: string, op: 'read' | 'write' | 'delete', fn: () => T): T {
         throw pathRefused(rel, 'it is a symbolic link');
       case 'ENAMETOOLONG':
         throw new TypeError(`cannot ${op} ${name}: a name in the path is too long`);
+      case 'ENOSPC':
+      case 'EDQUOT':
+        // The node's disk (or the user's disk quota) is full: the same answer as the mim's quota.
+        throw new MimoeError('ERR_DATASTORE_FULL', `cannot ${op} ${name}: the node's disk is full`, {
+          cause: err,
+        });
       default:
         throw new MimoeError('ERR_INTERNAL', `cannot ${op} ${name} in the file area (${code ?? 'error'})`, {
           cause: err,

@@ -180,8 +180,8 @@ describe('FileArea.saveFile / writeFile / readFile / deleteFile', () => {
 describe('FileArea streams', () => {
   it('createWriteStream writes atomically: nothing appears until commit', async () => {
     const w = area.createWriteStream('up/load.bin');
-    w.stream.write('part one, ');
-    w.stream.write('part two');
+    await w.write(Buffer.from('part one, '));
+    await w.write(Buffer.from('part two'));
     assert.equal(fs.existsSync(path.join(root, 'up', 'load.bin')), false);
     assert.equal(await w.commit(), 18);
     assert.equal(fs.readFileSync(path.join(root, 'up', 'load.bin'), 'utf8'), 'part one, part two');
@@ -192,7 +192,7 @@ describe('FileArea streams', () => {
   it('abort discards the data and keeps the old file', async () => {
     area.saveFile('keep.txt', b64('old'));
     const w = area.createWriteStream('keep.txt');
-    w.stream.write('new data');
+    await w.write(Buffer.from('new data'));
     await w.abort();
     await w.abort();
     assert.deepEqual(treeOf(root), { 'keep.txt': 'old' });
@@ -205,5 +205,134 @@ describe('FileArea streams', () => {
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
     assert.equal(Buffer.concat(chunks).toString(), 'stream me');
+  });
+});
+
+describe('FileArea quota', () => {
+  const KiB = 1024;
+  const bytes = (n: number, fill = 'x'): Buffer => Buffer.alloc(n, fill);
+  const isFull = (err: unknown): boolean => isMimoeError(err) && err.code === 'ERR_DATASTORE_FULL';
+  /** Regular file bytes actually on disk under `dir`, temporary files included. */
+  const onDisk = (dir: string): number => {
+    let total = 0;
+    for (const d of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+      if (d.isFile()) total += fs.statSync(path.join(d.parentPath, d.name)).size;
+    }
+    return total;
+  };
+
+  it('counts writes, replacements and deletes, and agrees with the disk', () => {
+    const q = new FileArea(root, { maxBytes: 10 * KiB });
+    assert.equal(q.usage(), 0);
+    q.writeFile('a.bin', bytes(3 * KiB));
+    q.writeFile('dir/b.bin', bytes(2 * KiB));
+    assert.equal(q.usage(), 5 * KiB);
+    q.writeFile('a.bin', bytes(1 * KiB)); // replaces 3 KiB with 1 KiB
+    assert.equal(q.usage(), 3 * KiB);
+    q.saveFile('c.bin', bytes(KiB).toString('base64'));
+    assert.equal(q.usage(), 4 * KiB);
+    assert.equal(q.deleteFile('dir/b.bin'), true);
+    assert.equal(q.deleteFile('dir/b.bin'), false);
+    assert.equal(q.usage(), 2 * KiB);
+    assert.equal(q.room(), 8 * KiB);
+    assert.equal(onDisk(root), q.usage());
+  });
+
+  it('a write past the quota fails with ERR_DATASTORE_FULL, leaving the old file and no temporary file', () => {
+    const q = new FileArea(root, { maxBytes: 4 * KiB });
+    q.writeFile('keep.bin', bytes(KiB, 'o'));
+    q.writeFile('other.bin', bytes(2 * KiB));
+    assert.throws(
+      () => q.writeFile('keep.bin', bytes(3 * KiB, 'n')),
+      (err: unknown) => {
+        assert.ok(isFull(err));
+        const message = (err as Error).message;
+        assert.match(message, /file area/);
+        assert.match(message, /4096 bytes/);
+        assert.match(message, /MiB/);
+        assert.match(message, /keep\.bin/);
+        return true;
+      },
+    );
+    assert.throws(() => q.saveFile('new.bin', bytes(2 * KiB).toString('base64')), isFull);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['keep.bin', 'other.bin']);
+    assert.deepEqual(fs.readFileSync(path.join(root, 'keep.bin')), bytes(KiB, 'o'));
+    assert.equal(q.usage(), 3 * KiB);
+    // Exactly up to the quota is fine, and so is a replacement that ends under it.
+    q.writeFile('keep.bin', bytes(2 * KiB));
+    assert.equal(q.usage(), 4 * KiB);
+    assert.throws(() => q.writeFile('one-more.bin', bytes(1)), isFull);
+    q.writeFile('empty.bin', bytes(0));
+    // Deleting frees room.
+    q.deleteFile('other.bin');
+    q.writeFile('one-more.bin', bytes(2 * KiB));
+    assert.equal(onDisk(root), 4 * KiB);
+  });
+
+  it('usage is counted from disk by a new FileArea: every regular file, temporary files too, links not followed', () => {
+    fs.mkdirSync(path.join(root, 'deep', 'er'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'top.bin'), bytes(1000));
+    fs.writeFileSync(path.join(root, 'deep', 'er', 'x.bin'), bytes(234));
+    fs.writeFileSync(path.join(root, 'deep', '.mimoe-0123456789abcdef.tmp'), bytes(10));
+    fs.writeFileSync(path.join(outside, 'big.bin'), bytes(100 * KiB));
+    fs.symlinkSync(path.join(outside, 'big.bin'), path.join(root, 'link-to-big'));
+    fs.symlinkSync(outside, path.join(root, 'link-to-dir'));
+    assert.equal(new FileArea(root, { maxBytes: 10 * KiB }).usage(), 1244);
+    // A missing area holds nothing.
+    assert.equal(new FileArea(path.join(dir, 'none')).usage(), 0);
+    // Changes made through one FileArea are seen by the next one created.
+    area.writeFile('more.bin', bytes(56));
+    assert.equal(new FileArea(root).usage(), 1300);
+  });
+
+  it('a streamed write counts each chunk as it grows, and stops before a chunk that would pass the quota', async () => {
+    const q = new FileArea(root, { maxBytes: 4 * KiB });
+    q.writeFile('old.bin', bytes(KiB, 'o'));
+    const w = q.createWriteStream('dl.bin');
+    await w.write(bytes(KiB));
+    await w.write(bytes(KiB));
+    assert.equal(q.usage(), 3 * KiB);
+    // Another write sees the room the stream holds.
+    assert.throws(() => q.writeFile('x.bin', bytes(2 * KiB)), isFull);
+    await assert.rejects(w.write(bytes(2 * KiB)), isFull);
+    assert.equal(q.usage(), 3 * KiB);
+    await w.abort();
+    assert.equal(q.usage(), KiB);
+    assert.deepEqual(fs.readdirSync(root), ['old.bin']);
+  });
+
+  it('commit counts the new file and frees the one it replaced; abort gives the bytes back', async () => {
+    const q = new FileArea(root, { maxBytes: 10 * KiB });
+    q.writeFile('f.bin', bytes(3 * KiB, 'o'));
+    const w = q.createWriteStream('f.bin');
+    await w.write(bytes(KiB));
+    await w.write(bytes(KiB));
+    assert.equal(q.usage(), 5 * KiB); // the old file stays until the new one is complete
+    assert.equal(await w.commit(), 2 * KiB);
+    assert.equal(q.usage(), 2 * KiB);
+    const fresh = q.createWriteStream('new/g.bin');
+    await fresh.write(bytes(500));
+    assert.equal(await fresh.commit(), 500);
+    assert.equal(q.usage(), 2 * KiB + 500);
+    const dropped = q.createWriteStream('f.bin');
+    await dropped.write(bytes(4 * KiB));
+    assert.equal(q.usage(), 6 * KiB + 500);
+    await dropped.abort();
+    assert.equal(q.usage(), 2 * KiB + 500);
+    assert.equal(onDisk(root), q.usage());
+    assert.equal(new FileArea(root).usage(), q.usage());
+    assert.deepEqual(fs.readFileSync(path.join(root, 'f.bin')), bytes(2 * KiB));
+  });
+
+  it('assertRoom refuses a declared size over the room left', () => {
+    const q = new FileArea(root, { maxBytes: 2 * KiB });
+    q.writeFile('a.bin', bytes(KiB));
+    q.assertRoom('dl.bin', KiB);
+    assert.throws(() => q.assertRoom('dl.bin', KiB + 1), isFull);
+  });
+
+  it('refuses a bad quota', () => {
+    assert.throws(() => new FileArea(root, { maxBytes: -1 }), TypeError);
+    assert.throws(() => new FileArea(root, { maxBytes: 1.5 }), TypeError);
   });
 });

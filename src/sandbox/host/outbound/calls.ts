@@ -4,6 +4,7 @@
  * next turn, and all of them aborted when the request ends: no callback outlives its context.
  * The queue of results is bounded in bytes; a streamed download waits (`room`) while it is full.
  */
+import { isMimoeError } from '../../../errors/index.js';
 import type { HttpDelivery } from '../../abi.js';
 import { OutboundError, parseOutboundOptions, type OutboundRequest } from './options.js';
 import { describeFailure, performCall, type CallScope } from './perform.js';
@@ -101,7 +102,9 @@ export class OutboundCalls {
         if (controller.signal.aborted) return;
         const answer = err instanceof OutboundError ? err.answer : undefined;
         const message = describeFailure(err, request);
-        scope.deliver('error', answer === undefined ? { message } : { message, ...answer }, true);
+        // A coded failure of the node's own (the file area's quota) keeps its code for the mim.
+        const coded = isMimoeError(err) ? { message, code: err.code } : { message };
+        scope.deliver('error', answer === undefined ? coded : { message, ...answer }, true);
       })
       .finally(() => {
         this.controllers.delete(controller);

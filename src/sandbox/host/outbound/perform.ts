@@ -7,10 +7,10 @@
  * has not taken what it was sent (`room`), so a slow mim slows the download instead of growing
  * the node's memory.
  */
-import { once } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { errors, type Dispatcher } from 'undici';
 import type { FileArea } from '../../../datastore/file-area.js';
+import { isMimoeError } from '../../../errors/index.js';
 import type { OutboundAgents } from './agents.js';
 import { OutboundError, type OutboundRequest } from './options.js';
 
@@ -70,6 +70,8 @@ async function readText(
 /** The message a mim sees for a failed call: what went wrong, without the node's internals. */
 export function describeFailure(err: unknown, request: OutboundRequest): string {
   if (err instanceof OutboundError) return err.message;
+  // The file area's own failures (its quota, a refused path) say what went wrong already.
+  if (isMimoeError(err)) return err.message;
   if (err instanceof errors.ConnectTimeoutError)
     return `connection to ${request.url.host} timed out after ${request.connectTimeoutMs} ms`;
   if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError)
@@ -154,7 +156,10 @@ async function toFile(
     throw new OutboundError(
       `the response body (${declared} bytes) exceeds the outputFile limit of ${limit} bytes`,
     );
-  const write = scope.files().createWriteStream(file);
+  const files = scope.files();
+  // A body known to be too large for the mim's file area is refused before a byte is written.
+  if (declared !== undefined) files.assertRoom(file, declared);
+  const write = files.createWriteStream(file);
   let size = 0;
   const progress = (): string => JSON.stringify({ size, totalSize: declared ?? size });
   try {
@@ -162,7 +167,8 @@ async function toFile(
       size += chunk.byteLength;
       if (size > limit)
         throw new OutboundError(`the response body exceeds the outputFile limit of ${limit} bytes`);
-      if (!write.stream.write(chunk)) await once(write.stream, 'drain');
+      // Fails with the quota's error as soon as the body would not fit.
+      await write.write(chunk);
       if (request.mode === 'stream') {
         scope.deliver('success', { done: false, data: progress(), status, headers }, false);
         await scope.room();
