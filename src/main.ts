@@ -119,6 +119,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       backupDir: config.backupDir,
       // Created on first need, so nodes without encrypted mims hold no key.
       dataKey: () => (dataKey ??= loadOrCreateDataKey(config.workDir)),
+      quota: { storeBytes: config.mimStoreMaxBytes, filesBytes: config.mimFilesMaxBytes },
       outbound: {
         maxBodyBytes: config.mimHttpMaxBodyBytes,
         maxFileBytes: config.mimHttpMaxFileBytes,

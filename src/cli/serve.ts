@@ -18,6 +18,8 @@ interface ServeFlags {
   mimMemoryMb?: number;
   mimHttpMaxBodyMb?: number;
   mimHttpMaxFileMb?: number;
+  mimStoreMaxMb?: number;
+  mimFilesMaxMb?: number;
   mimConcurrency?: number;
   mimQueue?: number;
   sandboxProcesses?: number;
@@ -58,6 +60,16 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option(
       '--mim-http-max-file-mb <mib>',
       "largest response body a mim's outbound request writes to an outputFile, in MiB (default: 8192)",
+      integer,
+    )
+    .option(
+      '--mim-store-max-mb <mib>',
+      "quota of each mim's key/value store, in MiB (default: 1024)",
+      integer,
+    )
+    .option(
+      '--mim-files-max-mb <mib>',
+      "quota of each mim's file area (all its files), in MiB (default: 8192)",
       integer,
     )
     .option(
@@ -139,6 +151,12 @@ Examples:
           ...(flags.mimHttpMaxFileMb === undefined
             ? {}
             : { mimHttpMaxFileBytes: flags.mimHttpMaxFileMb * 1024 * 1024 }),
+          ...(flags.mimStoreMaxMb === undefined
+            ? {}
+            : { mimStoreMaxBytes: flags.mimStoreMaxMb * 1024 * 1024 }),
+          ...(flags.mimFilesMaxMb === undefined
+            ? {}
+            : { mimFilesMaxBytes: flags.mimFilesMaxMb * 1024 * 1024 }),
           ...(flags.mimConcurrency === undefined ? {} : { mimConcurrency: flags.mimConcurrency }),
           ...(flags.mimQueue === undefined ? {} : { mimQueueLength: flags.mimQueue }),
           ...(flags.sandboxProcesses === undefined ? {} : { sandboxProcesses: flags.sandboxProcesses }),

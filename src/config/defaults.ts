@@ -20,6 +20,10 @@ export const DEFAULTS = {
   mimHttpMaxBodyBytes: 32 * 1024 * 1024,
   /** Largest response body a mim's `context.http.request` writes to an outputFile, in bytes. */
   mimHttpMaxFileBytes: 8 * 1024 * 1024 * 1024,
+  /** Quota of each mim's key/value store (its SQLite file), in bytes. */
+  mimStoreMaxBytes: 1024 * 1024 * 1024,
+  /** Quota of each mim's file area (all its files together), in bytes: the outputFile cap's default. */
+  mimFilesMaxBytes: 8 * 1024 * 1024 * 1024,
   /** Heap limit of each mim's isolate, in MiB. */
   mimMemoryMb: 128,
   /**

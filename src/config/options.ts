@@ -19,6 +19,8 @@ export interface NodeConfig {
   readonly maxMimBodyBytes: number;
   readonly mimHttpMaxBodyBytes: number;
   readonly mimHttpMaxFileBytes: number;
+  readonly mimStoreMaxBytes: number;
+  readonly mimFilesMaxBytes: number;
   readonly mimMemoryMb: number;
   readonly mimConcurrency: number;
   readonly mimQueueLength: number;
@@ -53,6 +55,8 @@ const KNOWN_KEYS = new Set<string>([
   'maxMimBodyBytes',
   'mimHttpMaxBodyBytes',
   'mimHttpMaxFileBytes',
+  'mimStoreMaxBytes',
+  'mimFilesMaxBytes',
   'mimMemoryMb',
   'mimConcurrency',
   'mimQueueLength',
@@ -145,6 +149,20 @@ export function resolveConfig(options: NodeOptions = {}): NodeConfig {
       'mimHttpMaxFileBytes',
       options.mimHttpMaxFileBytes,
       DEFAULTS.mimHttpMaxFileBytes,
+      1024,
+      2 ** 50,
+    ),
+    mimStoreMaxBytes: int(
+      'mimStoreMaxBytes',
+      options.mimStoreMaxBytes,
+      DEFAULTS.mimStoreMaxBytes,
+      1024,
+      2 ** 50,
+    ),
+    mimFilesMaxBytes: int(
+      'mimFilesMaxBytes',
+      options.mimFilesMaxBytes,
+      DEFAULTS.mimFilesMaxBytes,
       1024,
       2 ** 50,
     ),

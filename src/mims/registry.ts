@@ -4,7 +4,7 @@ import type { Db } from '../state/node-db.js';
 import { MimoeError } from '../errors/index.js';
 import type { ImageStore } from '../images/store.js';
 import { objectId } from '../images/image.js';
-import type { MimSpec } from '../sandbox/types.js';
+import type { DataStoreQuota, MimSpec } from '../sandbox/types.js';
 import {
   runDataStoreAction,
   sweepInterrupted,
@@ -42,6 +42,8 @@ export interface MimRuntime {
   readonly backupDir: string;
   /** The node's DataStore key (created on first call). */
   readonly dataKey: () => string;
+  /** Size quotas of each mim's DataStore. */
+  readonly quota: DataStoreQuota;
   /** Limits of `context.http.request` bodies. */
   readonly outbound: {
     readonly maxBodyBytes: number;
@@ -448,6 +450,7 @@ export class MimRegistry {
       memoryMb: this.runtime.memoryMb,
       dataDir: this.dataDir(r.id),
       encryptionKey: r.env[ENV_DB_ENCRYPTION] === 'true' ? this.runtime.dataKey() : undefined,
+      quota: this.runtime.quota,
       outbound: { ...this.runtime.outbound, origin: this.runtime.originOf(r.id) },
     };
   }

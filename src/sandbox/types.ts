@@ -30,7 +30,17 @@ export interface MimSpec {
   readonly dataDir: string;
   /** The node's DataStore key when the mim was deployed with MCM.DB_ENCRYPTION_SUPPORT "true". */
   readonly encryptionKey: string | undefined;
+  /** Size quotas of the DataStore. */
+  readonly quota: DataStoreQuota;
   readonly outbound: OutboundSettings;
+}
+
+/** Largest sizes of a mim's DataStore, in bytes: a mim cannot fill the node's disk. */
+export interface DataStoreQuota {
+  /** The key/value store's SQLite file (`--mim-store-max-mb`). */
+  readonly storeBytes: number;
+  /** The regular files of the file area, all together (`--mim-files-max-mb`). */
+  readonly filesBytes: number;
 }
 
 /** `context.http.request` limits, and the mark the mim's calls to its own node carry. */

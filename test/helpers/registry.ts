@@ -46,6 +46,7 @@ export function registryFor(workDir: string, db: Db, images: ImageStore, host: M
       dataRoot: path.join(workDir, 'datastore'),
       backupDir: path.join(workDir, 'backups'),
       dataKey: () => 'k'.repeat(64),
+      quota: { storeBytes: 64 * 1024 * 1024, filesBytes: 64 * 1024 * 1024 },
       outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 1024 * 1024, originHosts: [] },
       originOf: () => '',
     },

@@ -51,6 +51,7 @@ export function mimSpec(mimId: string, bundlePath: string, overrides: Partial<Mi
     memoryMb: 64,
     dataDir: path.join(dataRoot(), mimId),
     encryptionKey: undefined,
+    quota: { storeBytes: 64 * 1024 * 1024, filesBytes: 64 * 1024 * 1024 },
     outbound: { maxBodyBytes: 1024 * 1024, maxFileBytes: 4 * 1024 * 1024, origin: '', originHosts: [] },
     ...overrides,
   };

@@ -10,7 +10,7 @@ import { KvStore } from '../../datastore/kv-store.js';
 import { filesDirOf, storeFileOf } from '../../datastore/layout.js';
 import type { MimSpec } from '../types.js';
 
-export type StoreSpec = Pick<MimSpec, 'mimId' | 'dataDir' | 'encryptionKey'>;
+export type StoreSpec = Pick<MimSpec, 'mimId' | 'dataDir' | 'encryptionKey' | 'quota'>;
 
 export class MimStore {
   private store: KvStore | undefined;
@@ -26,29 +26,39 @@ export class MimStore {
     if (this.store === undefined || this.store.closed) {
       this.store = KvStore.open(storeFileOf(this.spec.dataDir), {
         encryptionKey: this.spec.encryptionKey,
+        maxBytes: this.spec.quota.storeBytes,
       });
     }
     return this.store;
   }
 
   get files(): FileArea {
-    this.area ??= new FileArea(filesDirOf(this.spec.dataDir));
+    this.area ??= new FileArea(filesDirOf(this.spec.dataDir), { maxBytes: this.spec.quota.filesBytes });
     return this.area;
   }
 
-  /** A redeploy may move the store or change its key: the open handle is dropped if so. */
+  /** A redeploy may move the store or change its key or quotas: the open handles are dropped if so. */
   update(spec: StoreSpec): void {
-    if (spec.dataDir !== this.spec.dataDir || spec.encryptionKey !== this.spec.encryptionKey) {
+    if (
+      spec.dataDir !== this.spec.dataDir ||
+      spec.encryptionKey !== this.spec.encryptionKey ||
+      spec.quota.storeBytes !== this.spec.quota.storeBytes ||
+      spec.quota.filesBytes !== this.spec.quota.filesBytes
+    ) {
       this.close();
-      this.area = undefined;
     }
     this.spec = spec;
   }
 
-  /** Closes the SQLite handle (idempotent); the next use reopens it. */
+  /**
+   * Closes the SQLite handle (idempotent) and forgets the file area, whose usage is counted from
+   * disk again on next use: a restore or a delete changes the files under it. The next use reopens
+   * both.
+   */
   close(): void {
     const store = this.store;
     this.store = undefined;
+    this.area = undefined;
     store?.close();
   }
 }

@@ -14,7 +14,7 @@ import {
 import type { GuestLogLevel } from '../abi.js';
 import { LogLimiter } from './log-limiter.js';
 import { MimHost, type MimHostDeps } from './mim-host.js';
-import { MimStore } from './mim-store.js';
+import { MimStore, type StoreSpec } from './mim-store.js';
 import { OutputFlow } from './output-flow.js';
 import type { RunnerOutput } from './request-runner.js';
 import { readRuntimeSource } from './runtime-source.js';
@@ -125,7 +125,7 @@ export async function runSandbox(): Promise<void> {
     }
   };
 
-  const storeOf = (spec: { mimId: string; dataDir: string; encryptionKey: string | undefined }): MimStore => {
+  const storeOf = (spec: StoreSpec): MimStore => {
     let store = stores.get(spec.mimId);
     if (store === undefined) {
       store = new MimStore(spec);
