@@ -8,6 +8,13 @@ function integer(value: string): number {
   return Number(value);
 }
 
+/** A size in MiB that must leave room for something: 0 would refuse every write. */
+function mebibytes(value: string): number {
+  const n = integer(value);
+  if (n < 1) throw new InvalidArgumentError('expected a whole number of MiB, at least 1');
+  return n;
+}
+
 interface ServeFlags {
   workDir?: string;
   apiKeyFile?: string;
@@ -65,12 +72,12 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .option(
       '--mim-store-max-mb <mib>',
       "quota of each mim's key/value store, in MiB (default: 1024)",
-      integer,
+      mebibytes,
     )
     .option(
       '--mim-files-max-mb <mib>',
       "quota of each mim's file area (all its files), in MiB (default: 8192)",
-      integer,
+      mebibytes,
     )
     .option(
       '--mim-concurrency <n>',
