@@ -1,7 +1,7 @@
 /** The DataStore: per-mim key/value store, file area, encryption key, backup and restore. */
 export { KvStore, type KvStoreOptions, type ItemCallback, type JsonPage } from './kv-store.js';
 export type { JsonQueryOptions, JsonFilter, JsonOrder, ComparisonOperator } from './json-query.js';
-export { FileArea, type AtomicWrite } from './file-area.js';
+export { FileArea, type AtomicWrite, type FileAreaOptions } from './file-area.js';
 export { loadOrCreateDataKey, DATA_KEY_FILE } from './encryption.js';
 export {
   backupStore,
