@@ -190,6 +190,7 @@ export class FileArea {
     const target = this.resolve(relPath);
     const rel = relName(this.root, target);
     const temp = tempPathFor(target);
+    // Count the area before the temporary file exists: its bytes are counted as they are written.
     this.usage();
     const fd = io(rel, 'write', () => {
       fs.mkdirSync(path.dirname(target), { recursive: true });
