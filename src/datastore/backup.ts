@@ -16,7 +16,8 @@ import {
 import { isInside, symlinkEscape } from './confine.js';
 import { runDbJob } from './db-task.js';
 import { dataKeyHex } from './encryption.js';
-import { isTempName } from './file-area.js';
+import { isTempName, sweepUnfinishedWrites } from './file-area.js';
+import { filesDirOf } from './layout.js';
 
 /**
  * DataStore backup and restore (management.md §3, `POST /mims/{id}/dataStore`): one artefact per
@@ -44,7 +45,8 @@ const STAGING_PREFIX = '.mimoe-';
 /**
  * Cleans what an interrupted restore (a crash, a kill -9) left in a mim's DataStore directory:
  * staging copies are dropped; a live store or file area moved aside but not yet replaced is put
- * back, and one already replaced is dropped. Run at start, before the mim serves.
+ * back, and one already replaced is dropped. Then the file area loses the temporary files of
+ * writes that never finished. Run at start, before the mim serves.
  */
 export function sweepInterrupted(dataDir: string): void {
   let names: string[];
@@ -69,6 +71,7 @@ export function sweepInterrupted(dataDir: string): void {
     }
     fs.rmSync(full, { recursive: true, force: true });
   }
+  sweepUnfinishedWrites(filesDirOf(dataDir));
 }
 
 /**

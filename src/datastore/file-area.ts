@@ -295,6 +295,8 @@ function relativePathArg(value: unknown): string {
     throw pathRefused(value, 'absolute paths are not allowed');
   const segments = value.split(/[/\\]/).filter((s) => s !== '' && s !== '.');
   if (segments.includes('..')) throw pathRefused(value, "'..' is not allowed");
+  // Names of unfinished writes: backups skip them and the node removes them at start.
+  if (segments.some(isTempName)) throw pathRefused(value, 'names like .mimoe-<16 hex>.tmp are reserved');
   if (segments.length === 0) throw pathRefused(value, 'it names no file');
   return segments.join('/');
 }
@@ -344,6 +346,30 @@ function treeBytes(dir: string): number {
 
 function formatMib(bytes: number): string {
   return Number((bytes / MIB).toFixed(2)).toString();
+}
+
+/**
+ * Removes what unfinished writes (a sandbox process killed mid-write) left in the file area at
+ * `root`: they would count against the quota, and the mim cannot name them to delete them. Run at
+ * start, before the mim serves, when no write can be in flight. Returns how many were removed.
+ */
+export function sweepUnfinishedWrites(root: string): number {
+  let removed = 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(root, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = path.join(root, entry.name);
+    if (entry.isDirectory()) removed += sweepUnfinishedWrites(full);
+    else if (entry.isFile() && isTempName(entry.name)) {
+      fs.rmSync(full, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** True for the temporary name of an unfinished atomic write (skipped by backups). */

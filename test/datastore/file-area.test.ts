@@ -34,7 +34,7 @@ describe('FileArea.resolve', () => {
     assert.ok(fs.statSync(root).isDirectory());
   });
 
-  it('refuses absolute paths, .., NUL, empty names and non-strings with TypeErrors', () => {
+  it('refuses absolute paths, .., NUL, empty names, reserved names and non-strings with TypeErrors', () => {
     const hostile: Array<[unknown, RegExp]> = [
       ['/etc/passwd', /absolute paths are not allowed/],
       [path.join(outside, 'secret.txt'), /absolute paths are not allowed/],
@@ -51,6 +51,9 @@ describe('FileArea.resolve', () => {
       [undefined, /must be a string/],
       [42, /must be a string/],
       ['x'.repeat(5000), /longer than/],
+      // The names of unfinished writes, which the node removes at start.
+      ['.mimoe-0123456789abcdef.tmp', /are reserved/],
+      ['dir/.mimoe-0123456789abcdef.tmp/x', /are reserved/],
     ];
     for (const [p, why] of hostile) assertTypeError(() => area.resolve(p), why);
   });

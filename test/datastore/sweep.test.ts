@@ -38,6 +38,18 @@ describe('sweepInterrupted (what a restore killed mid-way leaves)', () => {
     assert.equal(fs.readFileSync(path.join(dir, 'files', 'a.txt'), 'utf8'), 'a');
   });
 
+  it('removes the temporary files of unfinished writes from the file area, and nothing else', () => {
+    const nested = path.join(dir, 'files', 'a', 'b');
+    fs.mkdirSync(nested, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'files', '.mimoe-0123456789abcdef.tmp'), 'half');
+    fs.writeFileSync(path.join(nested, '.mimoe-fedcba9876543210.tmp'), 'half');
+    fs.writeFileSync(path.join(nested, 'kept.txt'), 'kept');
+    fs.writeFileSync(path.join(nested, '.mimoe-notatemp.tmp'), 'kept');
+    sweepInterrupted(dir);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'files')).sort(), ['a']);
+    assert.deepEqual(fs.readdirSync(nested).sort(), ['.mimoe-notatemp.tmp', 'kept.txt']);
+  });
+
   it('does nothing to a missing directory', () => {
     sweepInterrupted(path.join(dir, 'nope'));
   });
