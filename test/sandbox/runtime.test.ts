@@ -1,5 +1,8 @@
 // The mim runtime contract (runtime.md §1–5) as real bundles see it: globals, context, req, res.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fixturePath, json, mimSpec, request, startSupervisor, type TestSupervisor } from './support.js';
 
@@ -191,6 +194,37 @@ describe('guest runtime', () => {
       invalidUtf8: 'a\ufffdb',
       stream: '✓',
     });
+  });
+
+  it('lets a bundle declare or replace the Buffer global like any other (it is loaded on first use)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimoe-buffer-'));
+    try {
+      const bundles: Record<string, string> = {
+        // A declaration keeps the global; the first read loads it.
+        declared: 'var Buffer; var seen = typeof Buffer;',
+        // An assignment replaces it, before or instead of any read.
+        assigned: 'Buffer = function Mine() {}; var seen = Buffer.name;',
+        // A function declaration replaces it too.
+        function: 'function Buffer() {} var seen = Buffer.name;',
+      };
+      const seen: Record<string, unknown> = {};
+      for (const [name, top] of Object.entries(bundles)) {
+        const file = path.join(dir, `${name}.js`);
+        fs.writeFileSync(
+          file,
+          `${top}\nmimikModule.exports = function (c, req, res) { res.end(JSON.stringify([seen, typeof globalThis.Buffer, Object.keys(globalThis).indexOf('Buffer') >= 0])); };`,
+        );
+        t.supervisor.deploy(mimSpec(`api-buffer-${name}`, file));
+        seen[name] = json(await request(t.supervisor, `api-buffer-${name}`, '/'));
+      }
+      assert.deepEqual(seen, {
+        declared: ['function', 'function', true],
+        assigned: ['Mine', 'function', true],
+        function: ['Buffer', 'function', true],
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('passes console output to onMimLog, tagged, formatted and cut', async () => {

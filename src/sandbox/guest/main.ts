@@ -4,7 +4,7 @@
  * script's completion value (scripts/build-guest.mjs wraps the bundle so). Nothing internal is
  * reachable from globals: the emit callback, queues and state live in this module's closure.
  */
-import { Buffer } from 'buffer';
+import { defineLazyBuffer } from './lazy-buffer.js';
 import type { GuestEmit, GuestHostCall, GuestStartPayload, HttpDelivery } from '../abi.js';
 import { HttpCalls } from './capabilities/http.js';
 import { createConsole } from './console.js';
@@ -56,7 +56,7 @@ g['setImmediate'] = timerGlobals.setImmediate;
 g['clearImmediate'] = timerGlobals.clearImmediate;
 g['global'] = globalThis;
 g['console'] = createConsole((level, message) => outbox.send('log', level, message));
-g['Buffer'] = Buffer;
+defineLazyBuffer(g);
 // WASM mims are not supported, and a WebAssembly.Memory lives outside the isolate's heap limit
 // (3 × 1 GiB went through a 128 MiB isolate). A plain global: nothing else leads back to it.
 delete g['WebAssembly'];
