@@ -325,22 +325,27 @@ function regularSize(target: string): number {
 }
 
 /**
- * Sum of the sizes of the regular files under `dir`, links not followed. Entries that vanish
- * during the walk, or cannot be read, count as nothing.
+ * The regular files under `dir` (links not followed), with their names. Folders that vanish during
+ * the walk, or cannot be read, hold nothing.
  */
-function treeBytes(dir: string): number {
-  let total = 0;
+function* regularFilesUnder(dir: string): Generator<{ full: string; name: string }> {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch {
-    return 0;
+    return;
   }
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += treeBytes(full);
-    else if (entry.isFile()) total += regularSize(full);
+    if (entry.isDirectory()) yield* regularFilesUnder(full);
+    else if (entry.isFile()) yield { full, name: entry.name };
   }
+}
+
+/** Sum of the sizes of the regular files under `dir`; files that vanish meanwhile count as nothing. */
+function treeBytes(dir: string): number {
+  let total = 0;
+  for (const { full } of regularFilesUnder(dir)) total += regularSize(full);
   return total;
 }
 
@@ -355,19 +360,10 @@ function formatMib(bytes: number): string {
  */
 export function sweepUnfinishedWrites(root: string): number {
   let removed = 0;
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(root, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const entry of entries) {
-    const full = path.join(root, entry.name);
-    if (entry.isDirectory()) removed += sweepUnfinishedWrites(full);
-    else if (entry.isFile() && isTempName(entry.name)) {
-      fs.rmSync(full, { force: true });
-      removed++;
-    }
+  for (const { full, name } of regularFilesUnder(root)) {
+    if (!isTempName(name)) continue;
+    fs.rmSync(full, { force: true });
+    removed++;
   }
   return removed;
 }
