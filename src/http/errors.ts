@@ -21,9 +21,13 @@ function frameworkCode(status: number): ErrorCode {
   return 'ERR_BAD_REQUEST';
 }
 
+/** System error codes of a write that found no room: the client may retry once room is made. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
 /**
  * The one map from errors to HTTP answers. Unknown errors become a bare 500: their messages and
- * stacks stay in the log, never in a response.
+ * stacks stay in the log, never in a response. A full disk is told as such (507), wherever the
+ * write that met it was (an upload, a backup, the node's own database).
  */
 export function toHttpError(err: unknown): HttpError {
   if (isMimoeError(err)) {
@@ -44,6 +48,14 @@ export function toHttpError(err: unknown): HttpError {
   ) {
     const code = frameworkCode(fw.statusCode);
     return { status: ERROR_CODES[code].status, code, message: fw.message ?? ERROR_CODES[code].summary };
+  }
+  const system = (err as { code?: unknown } | null)?.code;
+  if (typeof system === 'string' && DISK_FULL.has(system)) {
+    return {
+      status: 507,
+      code: 'ERR_DISK_FULL',
+      message: "the node's disk is full; free some space and retry",
+    };
   }
   return { status: 500, code: 'ERR_INTERNAL', message: 'internal error' };
 }
