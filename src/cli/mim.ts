@@ -6,13 +6,13 @@ import { addConnectionOptions, KEY_FILE, resolveApiKey, type ConnectionFlags } f
 const EXAMPLES = `
 Examples:
   $ mimoe mim backup api-my-agent nightly/my-agent.tar
-      backs up the DataStore of mim api-my-agent to <backup-dir>/nightly/my-agent.tar
+      backs up the DataStore of mim api-my-agent to <backup-dir>/api/nightly/my-agent.tar
   $ mimoe mim restore api-my-agent nightly/my-agent.tar
   $ mimoe mim backup api-my-agent my-agent.tar --url http://10.0.0.5:8083 --api-key "$MCM_API_KEY"
   $ mimoe mim restore acme-agent agent.tar --client-id acme --work-dir /var/lib/mimoe --json
 
-Paths are resolved inside the node's backup directory (serve --backup-dir, default
-<work-dir>/backups); paths that leave it are refused. A backup holds the store and the file area;
+Paths are resolved inside the client's folder of the node's backup directory (serve --backup-dir,
+default <work-dir>/backups, then the client id); paths that leave it are refused. A backup holds the store and the file area;
 a restore checks the file before it replaces anything, and the mim's requests wait meanwhile.
 The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
 Exit code 0 when the operation completed, 1 otherwise (the reason on stderr).`;

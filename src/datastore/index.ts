@@ -12,7 +12,7 @@ export {
   type RestoreOptions,
 } from './backup.js';
 export type { BackupManifest } from './backup-archive.js';
-export { STORE_FILE, FILES_DIR, storeFileOf, filesDirOf } from './layout.js';
+export { STORE_FILE, FILES_DIR, storeFileOf, filesDirOf, clientBackupDirOf } from './layout.js';
 export {
   parseDataStoreRequest,
   runDataStoreAction,

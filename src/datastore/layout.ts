@@ -15,3 +15,12 @@ export function storeFileOf(dataDir: string): string {
 export function filesDirOf(dataDir: string): string {
   return path.join(dataDir, FILES_DIR);
 }
+
+/**
+ * The backup directory of one client (`<backup dir>/<client id>`): the paths a client names in
+ * backups and restores resolve inside it, so no client reads, restores or overwrites another
+ * client's backups. Client ids are checked names (no separators, no dot segments).
+ */
+export function clientBackupDirOf(backupDir: string, clientId: string): string {
+  return path.join(backupDir, clientId);
+}

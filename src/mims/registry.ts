@@ -6,6 +6,7 @@ import type { ImageStore } from '../images/store.js';
 import { objectId } from '../images/image.js';
 import type { DataStoreQuota, MimSpec } from '../sandbox/types.js';
 import {
+  clientBackupDirOf,
   runDataStoreAction,
   sweepInterrupted,
   type DataStoreRequest,
@@ -353,14 +354,16 @@ export class MimRegistry {
 
   /**
    * `POST /mims/{id}/dataStore`: backs up (online) or restores (traffic paused) the mim's
-   * DataStore; see datastore/operations.ts. Another client's mim is not found.
+   * DataStore; see datastore/operations.ts. Another client's mim is not found, and another
+   * client's backups are out of reach: paths resolve inside this client's own backup directory.
    */
   async dataStore(clientId: string, id: string, req: DataStoreRequest): Promise<DataStoreResult> {
     return this.exclusive(id, async () => {
       const record = this.get(clientId, id);
       if (record === undefined) throw new MimoeError('ERR_MIM_NOT_FOUND', `mim ${id} not found`);
       const spec = this.spec(record);
-      return runDataStoreAction(req, spec, this.runtime.backupDir, () => this.host.pauseStore(id));
+      const backupDir = clientBackupDirOf(this.runtime.backupDir, record.clientId);
+      return runDataStoreAction(req, spec, backupDir, () => this.host.pauseStore(id));
     });
   }
 

@@ -43,7 +43,7 @@ describe('mimoe mim backup / restore', () => {
     const backup = await mimoe(['mim', 'backup', 'api-cli', 'cli/one.tar', ...conn]);
     assert.equal(backup.code, 0, backup.stderr);
     assert.match(backup.stdout, /Backed up api-cli: Backup completed successfully \(cli\/one\.tar\)/);
-    assert.ok(fs.existsSync(path.join(node.workDir, 'backups', 'cli', 'one.tar')));
+    assert.ok(fs.existsSync(path.join(node.workDir, 'backups', 'api', 'cli', 'one.tar')));
 
     await okOps(mimUrl(node, 'cli'), [['setItem', 'k', 'after']]);
     const restore = await mimoe(['mim', 'restore', 'api-cli', 'cli/one.tar', ...conn, '--json']);
@@ -76,10 +76,13 @@ describe('mimoe mim backup / restore', () => {
     assert.equal(fromEnv.code, 0, fromEnv.stderr);
     const acme = await mimoe(['mim', 'backup', 'acme-cli', 'acme.tar', ...conn, '--client-id', 'acme']);
     assert.equal(acme.code, 0, acme.stderr);
+    // Each client's backups go to its own folder.
+    assert.ok(fs.existsSync(path.join(node.workDir, 'backups', 'acme', 'acme.tar')));
   });
 
   it('exits 1 with the reason on stderr: failed restore, refused path, unknown mim, bad key, no node', async () => {
-    fs.writeFileSync(path.join(node.workDir, 'backups', 'garbage.tar'), 'garbage');
+    fs.mkdirSync(path.join(node.workDir, 'backups', 'api'), { recursive: true });
+    fs.writeFileSync(path.join(node.workDir, 'backups', 'api', 'garbage.tar'), 'garbage');
     const garbage = await mimoe(['mim', 'restore', 'api-cli', 'garbage.tar', ...conn, '--json']);
     assert.equal(garbage.code, 1);
     assert.match(garbage.stderr, /failed: .*\[ERR_BACKUP_INVALID\]/);

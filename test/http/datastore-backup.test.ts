@@ -19,9 +19,12 @@ interface DataStoreStatus {
 describe('DataStore backup and restore over the MCM API', () => {
   let node: TestNode;
   let backupDir: string;
+  /** The backup directory of the client `api`, where its paths resolve. */
+  let apiDir: string;
   let base: string;
   before(async () => {
     backupDir = tempDir('mimoe-backups-');
+    apiDir = path.join(backupDir, 'api');
     node = await TestNode.start({ args: ['--backup-dir', backupDir] });
     await deployStorageMim(node, 'data');
     base = mimUrl(node, 'data');
@@ -67,12 +70,16 @@ describe('DataStore backup and restore over the MCM API', () => {
       const r = await call('api-data', body);
       assert.equal(r.status, 400, JSON.stringify(body));
     }
-    fs.symlinkSync('/tmp', path.join(backupDir, 'link-out'));
+    fs.mkdirSync(apiDir, { recursive: true });
+    fs.symlinkSync('/tmp', path.join(apiDir, 'link-out'));
     for (const action of ['backup', 'restore']) {
       for (const p of [
         '../escape.tar',
         '/etc/passwd',
         path.join(path.dirname(backupDir), 'x.tar'),
+        // The backup dir's root, and another client's folder, are outside this client's folder.
+        path.join(backupDir, 'x.tar'),
+        path.join(backupDir, 'other', 'theirs.tar'),
         'link-out/x.tar',
         '',
         42,
@@ -84,7 +91,7 @@ describe('DataStore backup and restore over the MCM API', () => {
     }
     assert.equal(fs.existsSync(path.join(path.dirname(backupDir), 'escape.tar')), false);
     // Paths the file system refuses (under a file, too long) are the client's mistake too.
-    fs.writeFileSync(path.join(backupDir, 'plain.tar'), 'x');
+    fs.writeFileSync(path.join(apiDir, 'plain.tar'), 'x');
     for (const p of ['plain.tar/x.tar', 'a'.repeat(300)]) {
       const r = await call('api-data', { action: 'backup', path: p });
       assert.equal(r.status, 400, p.slice(0, 40));
@@ -107,7 +114,7 @@ describe('DataStore backup and restore over the MCM API', () => {
       path: 'snap.tar',
       percentage: 100,
     });
-    assert.ok(fs.statSync(path.join(backupDir, 'snap.tar')).size > 0, 'written in --backup-dir');
+    assert.ok(fs.statSync(path.join(apiDir, 'snap.tar')).size > 0, 'written in --backup-dir');
 
     await okOps(base, [
       ['setItem', 'a', 'changed'],
@@ -118,7 +125,7 @@ describe('DataStore backup and restore over the MCM API', () => {
     await save('later.txt', 'later');
 
     // An absolute path inside the backup dir is accepted, and echoed as given.
-    const absolute = path.join(backupDir, 'snap.tar');
+    const absolute = path.join(apiDir, 'snap.tar');
     const restored = await call('api-data', { action: 'restore', path: absolute });
     assert.equal(restored.status, 200);
     assert.deepEqual(restored.body, {
@@ -140,21 +147,38 @@ describe('DataStore backup and restore over the MCM API', () => {
     assert.equal(await fileText('later.txt'), undefined);
   });
 
+  it("keeps each client's backups in its own folder: no client restores or overwrites another's", async () => {
+    // api's snap.tar exists (previous test); "other" names the same path and gets its own file.
+    const before = fs.readFileSync(path.join(apiDir, 'snap.tar'));
+    const asOther = { 'x-client-id': 'other' };
+    const restore = await call('other-theirs', { action: 'restore', path: 'snap.tar' }, asOther);
+    assert.notEqual(restore.body.status, 'completed', JSON.stringify(restore.body));
+    const backup = await call('other-theirs', { action: 'backup', path: 'snap.tar' }, asOther);
+    assert.equal(backup.body.status, 'completed');
+    assert.ok(fs.statSync(path.join(backupDir, 'other', 'snap.tar')).size > 0);
+    assert.deepEqual(fs.readFileSync(path.join(apiDir, 'snap.tar')), before, "api's backup untouched");
+    for (const p of [path.join(apiDir, 'snap.tar'), '../api/snap.tar']) {
+      const r = await call('other-theirs', { action: 'restore', path: p }, asOther);
+      assert.equal(r.status, 400, p);
+      assert.equal(r.body.error, 'ERR_BACKUP_PATH', p);
+    }
+  });
+
   it('refuses garbage, truncated and foreign backups with status failed and leaves the store as it was', async () => {
     await okOps(base, [['setItem', 'live', 'untouched']]);
     await save('live.txt', 'live file');
-    const valid = fs.readFileSync(path.join(backupDir, 'snap.tar'));
+    const valid = fs.readFileSync(path.join(apiDir, 'snap.tar'));
     fs.writeFileSync(
-      path.join(backupDir, 'garbage.tar'),
+      path.join(apiDir, 'garbage.tar'),
       Buffer.from('this is not a backup at all'.repeat(100)),
     );
-    fs.writeFileSync(path.join(backupDir, 'truncated.tar'), valid.subarray(0, Math.floor(valid.length / 2)));
+    fs.writeFileSync(path.join(apiDir, 'truncated.tar'), valid.subarray(0, Math.floor(valid.length / 2)));
     const flipped = Buffer.from(valid);
     flipped[flipped.length - 2048] = (flipped[flipped.length - 2048] ?? 0) ^ 0xff;
-    fs.writeFileSync(path.join(backupDir, 'altered.tar'), flipped);
+    fs.writeFileSync(path.join(apiDir, 'altered.tar'), flipped);
     // Foreign: a real SQLite database of another program, and an empty file.
-    fs.copyFileSync(path.join(node.workDir, 'node.db'), path.join(backupDir, 'foreign.db'));
-    fs.writeFileSync(path.join(backupDir, 'empty.tar'), '');
+    fs.copyFileSync(path.join(node.workDir, 'node.db'), path.join(apiDir, 'foreign.db'));
+    fs.writeFileSync(path.join(apiDir, 'empty.tar'), '');
     for (const name of [
       'garbage.tar',
       'truncated.tar',
@@ -226,7 +250,7 @@ describe('DataStore backup and restore over the MCM API', () => {
     const marker = 'VAULT-SECRET-31337';
     await okOps(vault, [['setItem', 'secret', marker.repeat(20)]]);
     assert.equal((await call('api-vault', { action: 'backup', path: 'vault.tar' })).body.status, 'completed');
-    const artefact = fs.readFileSync(path.join(backupDir, 'vault.tar'));
+    const artefact = fs.readFileSync(path.join(apiDir, 'vault.tar'));
     assert.equal(artefact.includes(marker), false, 'the backup does not reveal the value');
     await okOps(vault, [['setItem', 'secret', 'overwritten']]);
     assert.equal(
