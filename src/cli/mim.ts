@@ -3,6 +3,7 @@ import { McmApiError, McmClient, type DataStoreAction, type DataStoreStatus } fr
 import type { CliIo } from './io.js';
 import { addConnectionOptions, KEY_FILE, resolveApiKey, type ConnectionFlags } from './connection.js';
 import { registerMimLifecycle } from './mim-lifecycle.js';
+import { describeFailure } from './client-command.js';
 
 const EXAMPLES = `
 Examples:
@@ -68,11 +69,7 @@ async function runDataStore(
   try {
     result = await client.dataStore(mimId, action, file);
   } catch (err) {
-    if (err instanceof McmApiError) {
-      const status = err.status === 0 ? '' : ` (HTTP ${err.status})`;
-      return fail(`${err.message} [${err.code}]${status}`, err.body);
-    }
-    throw err;
+    return fail(describeFailure(err), err instanceof McmApiError ? err.body : undefined);
   }
   if (result.status !== 'completed') {
     return fail(
