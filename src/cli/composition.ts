@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { McmApiError, McmClient } from '../client/mcm-client.js';
 import type { CliIo } from './io.js';
-import { addConnectionOptions, KEY_FILE, resolveApiKey, type ConnectionFlags } from './connection.js';
+import { addConnectionOptions, KEY_FILE, type ConnectionFlags } from './connection.js';
+import { printJson, runClientCommand } from './client-command.js';
 
 const EXAMPLES = `
 Examples:
@@ -35,31 +35,12 @@ export function registerCompositionCommand(program: Command, io: CliIo): void {
 }
 
 async function runDeploy(file: string, flags: ConnectionFlags, io: CliIo): Promise<number> {
-  const fail = (message: string): number => {
-    io.stderr.write(`mimoe composition deploy: ${message}\n`);
-    return 1;
-  };
-  let mims: unknown[];
-  let apiKey: string;
-  try {
-    mims = readComposition(file);
-    apiKey = resolveApiKey(flags);
-  } catch (err) {
-    return fail(err instanceof Error ? err.message : String(err));
-  }
-  const client = new McmClient({ url: flags.url, apiKey, clientId: flags.clientId });
-  try {
-    const deployed = await client.deployComposition(mims);
-    if (flags.json === true) io.stdout.write(`${JSON.stringify(deployed, null, 2)}\n`);
+  return runClientCommand('composition deploy', flags, io, async (connect) => {
+    const mims = readComposition(file);
+    const deployed = await connect().deployComposition(mims);
+    if (flags.json === true) printJson(io, deployed);
     else for (const mim of deployed) io.stdout.write(`Deployed ${mim.id} (image ${mim.image})\n`);
-    return 0;
-  } catch (err) {
-    if (err instanceof McmApiError) {
-      const status = err.status === 0 ? '' : ` (HTTP ${err.status})`;
-      return fail(`${err.message} [${err.code}]${status}`);
-    }
-    throw err;
-  }
+  });
 }
 
 function readComposition(file: string): unknown[] {

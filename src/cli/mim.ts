@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { McmApiError, McmClient, type DataStoreAction, type DataStoreStatus } from '../client/mcm-client.js';
 import type { CliIo } from './io.js';
 import { addConnectionOptions, KEY_FILE, resolveApiKey, type ConnectionFlags } from './connection.js';
+import { registerMimLifecycle } from './mim-lifecycle.js';
+import { describeFailure } from './client-command.js';
 
 const EXAMPLES = `
 Examples:
@@ -17,12 +19,13 @@ a restore checks the file before it replaces anything, and the mim's requests wa
 The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
 Exit code 0 when the operation completed, 1 otherwise (the reason on stderr).`;
 
-/** `mimoe mim backup|restore <mim-id> <path>`: DataStore operations on a running node. */
+/** `mimoe mim deploy|list|delete` and `mimoe mim backup|restore <mim-id> <path>` on a running node. */
 export function registerMimCommand(program: Command, io: CliIo): void {
   const mim = program
     .command('mim')
     .description('operate on the mims of a running node')
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
+  registerMimLifecycle(mim, io);
   for (const action of ['backup', 'restore'] as const) {
     const command = mim
       .command(action)
@@ -66,11 +69,7 @@ async function runDataStore(
   try {
     result = await client.dataStore(mimId, action, file);
   } catch (err) {
-    if (err instanceof McmApiError) {
-      const status = err.status === 0 ? '' : ` (HTTP ${err.status})`;
-      return fail(`${err.message} [${err.code}]${status}`, err.body);
-    }
-    throw err;
+    return fail(describeFailure(err), err instanceof McmApiError ? err.body : undefined);
   }
   if (result.status !== 'completed') {
     return fail(

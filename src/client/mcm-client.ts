@@ -47,6 +47,24 @@ export interface DataStoreStatus {
   error?: string;
 }
 
+/** An image as the node describes it (seed: mim Image Object). */
+export interface ImageSummary {
+  id: string;
+  name: string;
+  digest: string;
+  repoTags: string[];
+  /** Unix seconds. */
+  created: number;
+  size: number;
+}
+
+/** `POST /mims` body (seed: Deploy mim). */
+export interface DeployMimRequest {
+  name: string;
+  image: string;
+  env?: Record<string, string>;
+}
+
 export interface MimSummary {
   id: string;
   name: string;
@@ -68,6 +86,35 @@ export class McmClient {
 
   listMims(): Promise<MimSummary[]> {
     return this.request<{ data: MimSummary[] }>('GET', '/mims').then((r) => r.data);
+  }
+
+  /** `POST /mims`: deploys one mim from an image (by name) of this client; answers the mim. */
+  deployMim(req: DeployMimRequest): Promise<MimSummary> {
+    return this.request<MimSummary>('POST', '/mims', req);
+  }
+
+  /** `DELETE /mims/{id}`: removes the mim and its DataStore; answers the deleted mim. */
+  deleteMim(mimId: string): Promise<MimSummary> {
+    return this.request<MimSummary>('DELETE', `/mims/${encodeURIComponent(mimId)}`);
+  }
+
+  listImages(): Promise<ImageSummary[]> {
+    return this.request<{ data: ImageSummary[] }>('GET', '/images').then((r) => r.data);
+  }
+
+  /**
+   * `POST /images` with the tar in the multipart field `image`. Give a file-backed Blob
+   * (`fs.openAsBlob`) and the body is streamed from disk, never held in memory whole.
+   */
+  uploadImage(tar: Blob, fileName = 'image.tar'): Promise<ImageSummary> {
+    const form = new FormData();
+    form.append('image', tar, fileName);
+    return this.request<ImageSummary>('POST', '/images', form);
+  }
+
+  /** `DELETE /images/{id}`: answers the deleted image (409 while a mim uses it). */
+  deleteImage(imageId: string): Promise<ImageSummary> {
+    return this.request<ImageSummary>('DELETE', `/images/${encodeURIComponent(imageId)}`);
   }
 
   /** `POST /compositions`: deploys the mims all-or-nothing; answers the deployed mims. */
@@ -107,12 +154,14 @@ export class McmClient {
   async downloadTarball(
     imageId: string,
     hmac: string,
-  ): Promise<{ size: number; body: ReadableStream<Uint8Array> }> {
+  ): Promise<{ size: number; digest: string | undefined; body: ReadableStream<Uint8Array> }> {
     const url = `${this.base}/images/${encodeURIComponent(imageId)}/tarball?hmac=${encodeURIComponent(hmac)}`;
     const res = await this.fetchOrThrow(url, { method: 'GET' });
     if (!res.ok || res.body === null) await this.throwFor(res);
     return {
       size: Number(res.headers.get('content-length') ?? NaN),
+      // The node sends the image digest (sha256 of the tar) as the ETag: a way to check the copy.
+      digest: /^"(sha256:[0-9a-f]{64})"$/.exec(res.headers.get('etag') ?? '')?.[1],
       body: res.body as ReadableStream<Uint8Array>,
     };
   }
@@ -141,6 +190,9 @@ export class McmClient {
     try {
       return await fetch(url, {
         ...init,
+        // The API never redirects, and with `follow` fetch tees the request body to replay it after
+        // a redirect: an upload would then sit whole in memory (300 MB file: 375 MB RSS, vs 96 MB).
+        redirect: 'error',
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       });
     } catch (err) {
@@ -154,14 +206,16 @@ export class McmClient {
     throw errorOf(res, parseJson(await res.text()));
   }
 
+  /** One MCM call: a FormData body goes as multipart (fetch sets the boundary), anything else as JSON. */
   async request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.apiKey}` };
     if (this.opts.clientId !== undefined) headers['x-client-id'] = this.opts.clientId;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const form = body instanceof FormData;
+    if (body !== undefined && !form) headers['content-type'] = 'application/json';
     const res = await this.fetchOrThrow(`${this.base}${pathname}`, {
       method,
       headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(body === undefined ? {} : { body: form ? body : JSON.stringify(body) }),
     });
     const parsed = parseJson(await res.text());
     if (!res.ok) throw errorOf(res, parsed);

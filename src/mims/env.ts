@@ -1,3 +1,4 @@
+import { DEFAULT_CLIENT_ID } from '../auth/client-id.js';
 import { MimoeError } from '../errors/index.js';
 
 export const ENV_BASE_API_PATH = 'MCM.BASE_API_PATH';
@@ -43,6 +44,19 @@ export function normaliseBasePath(value: string): string {
     throw invalid(`${ENV_BASE_API_PATH} must not contain "." or ".." segments`);
   }
   return value.endsWith('/') ? value.slice(0, -1) : value;
+}
+
+/**
+ * Where the gateway mounts a mim of `clientId` with this env: `/{clientId}{base}`, and also
+ * `/api{base}` with `MCM.API_ALIAS: "true"`. A pure function so the CLI shows the same paths the
+ * node routes (the mim object of the seed has no field for them).
+ */
+export function mountPathsOf(clientId: string, env: Readonly<Record<string, string>>): string[] {
+  const base = normaliseBasePath(env[ENV_BASE_API_PATH] ?? '');
+  const paths = [`/${clientId}${base}`];
+  if (env[ENV_API_ALIAS] === 'true' && clientId !== DEFAULT_CLIENT_ID)
+    paths.push(`/${DEFAULT_CLIENT_ID}${base}`);
+  return paths;
 }
 
 /**

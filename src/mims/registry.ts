@@ -12,16 +12,7 @@ import {
   type DataStoreRequest,
   type DataStoreResult,
 } from '../datastore/index.js';
-import { DEFAULT_CLIENT_ID } from '../auth/client-id.js';
-import {
-  ENV_API_ALIAS,
-  ENV_BASE_API_PATH,
-  ENV_DB_ENCRYPTION,
-  ENV_MAX_EXECUTION_TIME,
-  ENV_ADDON_ID,
-  normaliseBasePath,
-  validateEnv,
-} from './env.js';
+import { ENV_DB_ENCRYPTION, ENV_MAX_EXECUTION_TIME, ENV_ADDON_ID, mountPathsOf, validateEnv } from './env.js';
 import type { MimRecord, MimView } from './mim.js';
 import { MountTable } from './mounts.js';
 
@@ -157,11 +148,7 @@ export class MimRegistry {
   }
 
   mountPaths(clientId: string, env: Record<string, string>): string[] {
-    const base = normaliseBasePath(env[ENV_BASE_API_PATH] ?? '');
-    const paths = [`/${clientId}${base}`];
-    if (env[ENV_API_ALIAS] === 'true' && clientId !== DEFAULT_CLIENT_ID)
-      paths.push(`/${DEFAULT_CLIENT_ID}${base}`);
-    return paths;
+    return mountPathsOf(clientId, env);
   }
 
   /**

@@ -1,0 +1,270 @@
+// `mimoe image ...` and `mimoe mim deploy|list|delete` against a real node: the everyday MCM work
+// without curl.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Command } from 'commander';
+import type { CliIo } from '../../src/cli/io.js';
+import { registerImageCommand } from '../../src/cli/image.js';
+import { registerMimCommand } from '../../src/cli/mim.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
+import { fixtureImage } from '../helpers/fixtures.js';
+import { BIN, tempDir, TestNode } from '../helpers/node-process.js';
+
+function register(program: Command, io: CliIo): void {
+  registerImageCommand(program, io);
+  registerMimCommand(program, io);
+}
+
+/** The CLI as a user runs it: a separate process, its exit code and both streams. */
+function mimoeBin(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+/** A port nothing listens on: taken from the OS, then released. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function failed(run: CliRun, command: string, pattern: RegExp): void {
+  assert.equal(run.exitCode, 1, `exit code; stdout: ${run.stdout}`);
+  assert.match(run.stderr, new RegExp(`^mimoe ${command}: `));
+  assert.match(run.stderr, pattern);
+  assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+}
+
+describe('mimoe image / mim: operating a node from the CLI', () => {
+  let node: TestNode;
+  let dir: string;
+  let conn: string[];
+  let tarFile: string;
+  let tar: Buffer;
+  const cli = (...args: string[]): Promise<CliRun> => runCli(register, [...args, ...conn]);
+
+  before(async () => {
+    node = await TestNode.start();
+    dir = tempDir('mimoe-operate-');
+    conn = ['--url', node.url, '--work-dir', node.workDir];
+    tar = await fixtureImage('hello-router', 'hello-v1');
+    tarFile = path.join(dir, 'hello-v1.tar');
+    fs.writeFileSync(tarFile, tar);
+  });
+  after(async () => {
+    await node.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('uploads, lists, deploys with --env and --env-file, downloads, deletes', async () => {
+    const upload = await cli('image', 'upload', tarFile);
+    assert.equal(upload.exitCode, 0, upload.stderr);
+    assert.match(upload.stdout, /^Uploaded image api-hello-v1\n/);
+    assert.match(upload.stdout, new RegExp(`size: +.*\\(${tar.length} bytes\\)`));
+    assert.match(upload.stdout, /digest: sha256:[0-9a-f]{64}\n/);
+
+    const table = await cli('image', 'list');
+    assert.equal(table.exitCode, 0, table.stderr);
+    const [header, row, ...rest] = table.stdout.trimEnd().split('\n');
+    assert.match(header ?? '', /^ID +NAME +TAGS +SIZE +CREATED +DIGEST$/);
+    assert.match(row ?? '', /^api-hello-v1 +hello-v1 +hello-v1:1\.0\.0 +\d/);
+    assert.deepEqual(rest, []);
+    const listed = await cli('image', 'list', '--json');
+    const images = JSON.parse(listed.stdout) as { id: string; size: number; digest: string }[];
+    assert.equal(images.length, 1);
+    assert.equal(images[0]?.id, 'api-hello-v1');
+    assert.equal(images[0]?.size, tar.length);
+
+    const envFile = path.join(dir, 'hello.env');
+    fs.writeFileSync(
+      envFile,
+      '# the mount\nMCM.BASE_API_PATH=/hello/v1\n\nGREETING=from the file\nKEEP=a=b\n',
+    );
+    const deploy = await cli(
+      'mim',
+      'deploy',
+      '--name',
+      'hello',
+      '--image',
+      'hello-v1',
+      '--env-file',
+      envFile,
+      '--env',
+      'GREETING=from the flag',
+      '--env',
+      'EMPTY=',
+    );
+    assert.equal(deploy.exitCode, 0, deploy.stderr);
+    assert.match(
+      deploy.stdout,
+      /^Deployed api-hello \(image hello-v1, started\/up\)\n {2}mounted at \/api\/hello\/v1\n$/,
+    );
+
+    // The mim runs, with the env the flags gave it (a later --env overrides the file).
+    const res = await fetch(`${node.url}/api/hello/v1/echo`);
+    assert.equal(res.status, 200);
+    const echo = (await res.json()) as { env: Record<string, string> };
+    assert.equal(echo.env['GREETING'], 'from the flag');
+    assert.equal(echo.env['KEEP'], 'a=b');
+    assert.equal(echo.env['EMPTY'], '');
+
+    const mims = await cli('mim', 'list');
+    assert.equal(mims.exitCode, 0, mims.stderr);
+    assert.match(
+      mims.stdout,
+      /^ID +IMAGE +STATE +STATUS +MOUNT\napi-hello +hello-v1 +started +up +\/api\/hello\/v1\n$/,
+    );
+    const mimsJson = JSON.parse((await cli('mim', 'list', '--json')).stdout) as { id: string }[];
+    assert.deepEqual(
+      mimsJson.map((m) => m.id),
+      ['api-hello'],
+    );
+
+    const out = path.join(dir, 'copy.tar');
+    fs.writeFileSync(out, 'an older file, replaced whole');
+    const download = await cli('image', 'download', 'api-hello-v1', out);
+    assert.equal(download.exitCode, 0, download.stderr);
+    assert.match(download.stdout, /^Downloaded api-hello-v1 to .*copy\.tar \(.*, sha256:[0-9a-f]{64}\)\n$/);
+    assert.ok(fs.readFileSync(out).equals(tar), 'the download is byte-identical to the upload');
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith('.part')),
+      [],
+      'no temporary file left',
+    );
+
+    // Destructive commands want --yes when there is no terminal to ask on.
+    const unconfirmed = await cli('mim', 'delete', 'api-hello');
+    failed(unconfirmed, 'mim delete', /add --yes/);
+    assert.equal((await fetch(`${node.url}/api/hello/v1/hello`)).status, 200, 'still deployed');
+
+    const inUse = await cli('image', 'delete', 'api-hello-v1', '--yes');
+    failed(inUse, 'image delete', /\[ERR_IMAGE_IN_USE\] \(HTTP 409\)/);
+
+    const delMim = await cli('mim', 'delete', 'api-hello', '--yes', '--json');
+    assert.equal(delMim.exitCode, 0, delMim.stderr);
+    assert.equal((JSON.parse(delMim.stdout) as { id: string }).id, 'api-hello');
+    const delImage = await cli('image', 'delete', 'api-hello-v1', '--yes');
+    assert.equal(delImage.exitCode, 0, delImage.stderr);
+    assert.equal(delImage.stdout, 'Deleted image api-hello-v1\n');
+
+    assert.equal((await cli('image', 'list')).stdout, 'No images.\n');
+    assert.equal((await cli('mim', 'list')).stdout, 'No mims.\n');
+    assert.deepEqual(JSON.parse((await cli('image', 'list', '--json')).stdout), []);
+  });
+
+  it('shows the node errors with their code and status, and local mistakes plainly', async () => {
+    const badKey = await runCli(register, ['image', 'list', '--url', node.url, '--api-key', 'wrong-key']);
+    failed(badKey, 'image list', /\[ERR_UNAUTHORIZED\] \(HTTP 403\)/);
+
+    failed(
+      await cli('image', 'delete', 'api-nosuch', '--yes'),
+      'image delete',
+      /\[ERR_IMAGE_NOT_FOUND\] \(HTTP 404\)/,
+    );
+    const out = path.join(dir, 'nosuch.tar');
+    failed(
+      await cli('image', 'download', 'api-nosuch', out),
+      'image download',
+      /\[ERR_IMAGE_NOT_FOUND\] \(HTTP 404\)/,
+    );
+    assert.equal(fs.existsSync(out), false);
+    failed(
+      await cli('mim', 'delete', 'api-nosuch', '--yes'),
+      'mim delete',
+      /\[ERR_MIM_NOT_FOUND\] \(HTTP 404\)/,
+    );
+
+    const missing = path.join(dir, 'missing.tar');
+    failed(await cli('image', 'upload', missing), 'image upload', /cannot read .*missing\.tar \(ENOENT\)/);
+    const notImage = path.join(dir, 'not-an-image.tar');
+    fs.writeFileSync(notImage, 'not a tar');
+    failed(await cli('image', 'upload', notImage), 'image upload', /\[ERR_IMAGE_INVALID\] \(HTTP 400\)/);
+
+    const deploy = (...flags: string[]): Promise<CliRun> =>
+      cli('mim', 'deploy', '--name', 'x', '--image', 'hello-v1', ...flags);
+    failed(await deploy('--env', 'NOEQUALS'), 'mim deploy', /--env "NOEQUALS" is not KEY=VALUE/);
+    failed(await deploy('--env', '=value'), 'mim deploy', /--env "=value" is not KEY=VALUE/);
+    failed(
+      await deploy('--env-file', path.join(dir, 'missing.env')),
+      'mim deploy',
+      /cannot read .*missing\.env \(ENOENT\)/,
+    );
+    const badFile = path.join(dir, 'bad.env');
+    fs.writeFileSync(badFile, 'A=1\n# fine\nJUST A LINE\n');
+    failed(await deploy('--env-file', badFile), 'mim deploy', /bad\.env:3: expected KEY=VALUE/);
+
+    // The node judges what the env means, and its message reaches the user.
+    failed(
+      await deploy('--env', 'MCM.BASE_API_PATH=no-slash'),
+      'mim deploy',
+      /MCM\.BASE_API_PATH must be a path .*\[ERR_MIM_INVALID\] \(HTTP 400\)/,
+    );
+    failed(
+      await deploy(),
+      'mim deploy',
+      /env MCM\.BASE_API_PATH is required \[ERR_MIM_INVALID\] \(HTTP 400\)/,
+    );
+    const unknownImage = await cli(
+      'mim',
+      'deploy',
+      '--name',
+      'x',
+      '--image',
+      'nosuch',
+      '--env',
+      'MCM.BASE_API_PATH=/x',
+    );
+    failed(unknownImage, 'mim deploy', /\[ERR_MIM_IMAGE_UNKNOWN\] \(HTTP 400\)/);
+
+    const noName = await cli('mim', 'deploy', '--image', 'hello-v1');
+    assert.equal(noName.exitCode, 1);
+    assert.match(noName.stderr, /required option '--name <name>' not specified/);
+  });
+
+  it('says plainly when no node answers, as a process: exit code 1, no stack trace', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    for (const args of [
+      ['image', 'list'],
+      ['image', 'upload', tarFile],
+      ['image', 'download', 'api-hello-v1', path.join(dir, 'never.tar')],
+      ['mim', 'deploy', '--name', 'x', '--image', 'y', '--env', 'A=b'],
+    ]) {
+      const run = await mimoeBin([...args, '--url', url, '--api-key', 'k']);
+      assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `^mimoe ${args[0]} ${args[1]}: cannot reach the node at ${url}: .*ECONNREFUSED.* \\[ERR_UNREACHABLE\\]\\n$`,
+        ),
+      );
+      assert.equal(run.stdout, '');
+    }
+  });
+
+  it('explains each command with examples', async () => {
+    for (const args of [
+      ['image', 'upload'],
+      ['image', 'list'],
+      ['image', 'delete'],
+      ['image', 'download'],
+      ['mim', 'deploy'],
+      ['mim', 'list'],
+      ['mim', 'delete'],
+    ]) {
+      const help = await runCli(register, [...args, '--help']);
+      assert.equal(help.exitCode, 0);
+      assert.match(help.stdout, /--url <url>/);
+      assert.match(help.stdout, /--json/);
+      assert.match(help.stdout, new RegExp(`Examples:\\n {2}\\$ mimoe ${args.join(' ')}`));
+    }
+  });
+});
