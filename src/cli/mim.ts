@@ -14,8 +14,9 @@ Examples:
   $ mimoe mim restore acme-agent agent.tar --client-id acme --work-dir /var/lib/mimoe --json
 
 Paths are resolved inside the client's folder of the node's backup directory (serve --backup-dir,
-default <work-dir>/backups, then the client id); paths that leave it are refused. A backup holds the store and the file area;
-a restore checks the file before it replaces anything, and the mim's requests wait meanwhile.
+default <work-dir>/backups, then the client id); paths that leave it are refused. A backup holds
+the store and the file area; a restore checks the file before it replaces anything, and the mim's
+requests wait meanwhile.
 The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
 Exit code 0 when the operation completed, 1 otherwise (the reason on stderr).`;
 
