@@ -88,12 +88,15 @@ export class FileArea {
   /** The absolute host path of `relPath`, proven to stay inside the area. Creates the area if needed. */
   resolve(relPath: unknown): string {
     const rel = relativePathArg(relPath);
-    fs.mkdirSync(this.root, { recursive: true });
     const target = path.join(this.root, ...rel.split('/'));
     // Lexical check first (defence in depth: the segment rules already exclude escapes).
     if (!isInside(this.root, target) || target === this.root)
       throw pathRefused(rel, 'it is outside the file area');
-    const escape = symlinkEscape(this.root, target);
+    // Through io(), so a file system refusal (a name too long...) never shows the host path.
+    const escape = io(rel, 'use', () => {
+      fs.mkdirSync(this.root, { recursive: true });
+      return symlinkEscape(this.root, target);
+    });
     if (escape !== undefined) throw pathRefused(rel, escape);
     return target;
   }
@@ -374,7 +377,7 @@ export function isTempName(name: string): boolean {
 }
 
 /** Runs a file operation, turning errno failures into errors that say what went wrong in mim terms. */
-function io<T>(rel: string, op: 'read' | 'write' | 'delete', fn: () => T): T {
+function io<T>(rel: string, op: 'read' | 'write' | 'delete' | 'use', fn: () => T): T {
   try {
     return fn();
   } catch (err) {

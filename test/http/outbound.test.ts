@@ -249,6 +249,11 @@ describe('context.http.request: outbound HTTP from mims', () => {
     const [event] = await call({ url: `${base}/json`, outputFile: '../../escape.txt' });
     assert.equal(event?.kind, 'error');
     assert.doesNotMatch(event.result.message ?? '', new RegExp(node.workDir));
+    // A name the file system refuses is told without the node's own path.
+    const [long] = await call({ url: `${base}/json`, outputFile: 'a'.repeat(300) });
+    assert.equal(long?.kind, 'error');
+    assert.match(long.result.message ?? '', /a name in the path is too long/);
+    assert.doesNotMatch(long.result.message ?? '', new RegExp(node.workDir));
   });
 
   it('caps a body held in memory (--mim-http-max-body-mb)', async () => {
