@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { pack } from 'tar-stream';
 import { DEFAULTS } from '../config/defaults.js';
-import { readMimImage } from '../images/read-image.js';
 import { ENV_BASE_API_PATH } from '../mims/env.js';
 import { MANIFEST_FILE, addonClientId, addonInvalid, parseAddonManifest } from '../mims/addons/manifest.js';
+import { AddonImageFiles } from '../mims/addons/image-files.js';
 import { resolveInside } from '../mims/addons/source.js';
 import type { CliIo } from './io.js';
 
@@ -66,35 +65,20 @@ async function buildAddon(options: BuildOptions, io: CliIo): Promise<void> {
   const root = path.dirname(path.resolve(options.manifest));
   const doc = JSON.parse(raw.toString()) as { mims: { image: Record<string, unknown> }[] };
 
-  // Each distinct file is read once: its image name kept, its index.js hashed.
-  const files = new Map<string, { real: string; imageName: string; checksum: string }>();
+  const images = new AddonImageFiles({
+    maxBundleBytes: DEFAULTS.maxBundleBytes,
+    maxEntries: DEFAULTS.maxTarEntries,
+  });
+  // The tar's entries: each manifest path once, with the file it names.
+  const files = new Map<string, { real: string }>();
+  const checksums: string[] = [];
   for (const [i, entry] of manifest.mims.entries()) {
     const at = `mims[${i}] (${entry.name})`;
-    let found = files.get(entry.image.file);
-    if (found === undefined) {
-      const real = resolveInside(root, entry.image.file, `${at} image file`);
-      let image;
-      try {
-        image = await readMimImage(real, {
-          maxBundleBytes: DEFAULTS.maxBundleBytes,
-          maxEntries: DEFAULTS.maxTarEntries,
-        });
-      } catch (err) {
-        throw addonInvalid(`${at}: image file ${entry.image.file}: ${(err as Error).message}`);
-      }
-      found = {
-        real,
-        imageName: image.name,
-        checksum: `sha256:${createHash('sha256').update(image.bundle).digest('hex')}`,
-      };
-      files.set(entry.image.file, found);
-    }
-    // Checked for every entry, also when two of them name one file.
-    if (found.imageName !== entry.image.name) {
-      throw addonInvalid(
-        `${at}: image file ${entry.image.file} holds image ${found.imageName}, not ${entry.image.name}`,
-      );
-    }
+    const real =
+      files.get(entry.image.file)?.real ?? resolveInside(root, entry.image.file, `${at} image file`);
+    files.set(entry.image.file, { real });
+    const found = await images.forEntry(real, entry, at);
+    checksums.push(found.checksum);
     if (entry.env[ENV_BASE_API_PATH] === undefined) {
       // Not an error here: the .ini beside the installed addon may supply it.
       io.stderr.write(
@@ -132,10 +116,10 @@ async function buildAddon(options: BuildOptions, io: CliIo): Promise<void> {
     clientId: addonClientId(manifest.id),
     version: manifest.version,
     size,
-    mims: manifest.mims.map((m) => ({
+    mims: manifest.mims.map((m, i) => ({
       name: m.name,
       image: m.image.name,
-      indexFileChecksum: files.get(m.image.file)?.checksum,
+      indexFileChecksum: checksums[i],
     })),
   };
   if (options.json === true) io.stdout.write(`${JSON.stringify(result)}\n`);

@@ -283,6 +283,45 @@ describe('addon loader', () => {
     assert.match(line?.msg ?? '', /addon refused: .*checksum mismatch/);
   });
 
+  it('checks every mim naming an image file already read: its image name and its checksum', async () => {
+    const n = start();
+    const two = (name: string): AddonSpec => ({
+      id: name,
+      mims: ['a', 'b'].map((m) => ({
+        name: m,
+        imageName: 'agent-img',
+        file: 'shared.tar',
+        bundle: bundle(name),
+        env: { 'MCM.BASE_API_PATH': `/${m}` },
+      })),
+    });
+    const edit = (dir: string, change: (image: Record<string, unknown>) => void): void => {
+      const file = path.join(dir, 'manifest.json');
+      const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { mims: { image: Record<string, unknown> }[] };
+      const second = doc.mims[1];
+      if (second !== undefined) change(second.image);
+      fs.writeFileSync(file, JSON.stringify(doc));
+    };
+    await writeAddonFolder(path.join(n.addonDir, 'renamed'), two('renamed'));
+    edit(path.join(n.addonDir, 'renamed'), (image) => (image['name'] = 'other'));
+    await writeAddonFolder(path.join(n.addonDir, 'resummed'), two('resummed'));
+    edit(
+      path.join(n.addonDir, 'resummed'),
+      (image) => (image['indexFileChecksum'] = checksumOf(bundle('x'))),
+    );
+    await writeAddonFolder(path.join(n.addonDir, 'fine'), two('fine'));
+    const report = await n.load();
+    assert.match(
+      refusedReason(report, 'renamed'),
+      /mims\[1\] \(b\): image file shared\.tar holds image agent-img, not other/,
+    );
+    assert.match(
+      refusedReason(report, 'resummed'),
+      /image agent-img is named again with another file or checksum/,
+    );
+    assert.deepEqual(report.loaded, ['fine']);
+  });
+
   it('refuses files that escape the addon: traversal, absolute names, links', async () => {
     const n = start();
     fs.mkdirSync(n.addonDir, { recursive: true });

@@ -3,12 +3,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMimoeError } from '../../errors/index.js';
 import type { ImageStore } from '../../images/store.js';
-import { readMimImage, type ImageReadLimits } from '../../images/read-image.js';
+import type { ImageReadLimits } from '../../images/read-image.js';
 import { objectId } from '../../images/image.js';
 import { ADDON_PREFIX, ENV_ADDON_ID } from '../env.js';
 import type { MimRecord } from '../mim.js';
 import { MountTable } from '../mounts.js';
 import { parseDeployRequest, type DeployRequest, type MimRegistry } from '../registry.js';
+import { AddonImageFiles } from './image-files.js';
 import { envWithIni, parseIni, type AddonIni } from './ini.js';
 import {
   MANIFEST_FILE,
@@ -210,37 +211,22 @@ async function prepare(source: AddonSource, scratch: string, deps: AddonLoaderDe
     }
   }
 
-  const checked = new Map<string, string>();
+  const images = new AddonImageFiles(deps.limits);
   const mounts = new MountTable();
   const mims: PreparedMim[] = [];
   for (const [i, entry] of manifest.mims.entries()) {
     const at = `mims[${i}] (${entry.name})`;
-    const checksum = entry.image.indexFileChecksum as string;
     const tarPath = resolveInside(root, entry.image.file, `${at} image file`);
     if (fs.statSync(tarPath).size > deps.limits.maxImageBytes) {
       throw addonInvalid(
         `${at}: image file ${entry.image.file} is larger than ${deps.limits.maxImageBytes} bytes`,
       );
     }
-    if (!checked.has(tarPath)) {
-      let image;
-      try {
-        image = await readMimImage(tarPath, deps.limits);
-      } catch (err) {
-        throw addonInvalid(`${at}: image file ${entry.image.file}: ${reasonOf(err)}`);
-      }
-      if (image.name !== entry.image.name) {
-        throw addonInvalid(
-          `${at}: image file ${entry.image.file} holds image ${image.name}, not ${entry.image.name}`,
-        );
-      }
-      const actual = sha256(image.bundle);
-      if (actual !== checksum) {
-        throw addonInvalid(
-          `${at}: checksum mismatch: index.js in ${entry.image.file} is ${actual}, the manifest says ${checksum}`,
-        );
-      }
-      checked.set(tarPath, actual);
+    const { checksum } = await images.forEntry(tarPath, entry, at);
+    if (checksum !== entry.image.indexFileChecksum) {
+      throw addonInvalid(
+        `${at}: checksum mismatch: index.js in ${entry.image.file} is ${checksum}, the manifest says ${String(entry.image.indexFileChecksum)}`,
+      );
     }
     let req: DeployRequest;
     try {
