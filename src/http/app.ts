@@ -46,6 +46,12 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const e = toHttpError(err);
+    // A client that hung up while its body was being read (an upload cut short) is not a failure
+    // of the node: there is nobody left to answer, and whatever was spooled is already removed.
+    if (request.raw.destroyed && request.raw.socket.destroyed) {
+      request.log.info({ reason: err.message }, 'the connection closed before the request was read');
+      return reply.code(e.status).send(errorBody(e));
+    }
     if (e.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: e.code, reason: e.message }, 'request refused');
     if (e.status === 413) void reply.header('connection', 'close');

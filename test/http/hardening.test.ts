@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { TestNode } from '../helpers/node-process.js';
 import { fixtureImage } from '../helpers/fixtures.js';
 
@@ -100,6 +102,41 @@ describe('the node against hostile clients and mims', () => {
     two.append('image', new Blob([tar]), 'b.tar');
     const res = await node.mcm('POST', '/images', { body: two });
     assert.equal(res.status, 400);
+  });
+
+  it('logs an upload the client abandons half way as a client leaving, not as a failure', async () => {
+    const boundary = 'cut-here';
+    const before = node.logs.length;
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(node.port, '127.0.0.1', () => {
+        socket.write(
+          `POST /mcm/v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${node.mcmKey}\r\n` +
+            `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 10000000\r\n\r\n` +
+            `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.tar"\r\n` +
+            `Content-Type: application/x-tar\r\n\r\n${'x'.repeat(200_000)}`,
+          () => setTimeout(() => socket.destroy(), 200),
+        );
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+    });
+    // The node notices the closed connection and says so once, at info level.
+    for (let i = 0; i < 100 && !node.logs.slice(before).some((l) => /closed|left/.test(l.msg)); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const lines = node.logs.slice(before);
+    // pino levels: 30 info, 50 error.
+    assert.ok(
+      lines.some((l) => l.level === 30 && /connection closed/.test(l.msg)),
+      JSON.stringify(lines),
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.level >= 50),
+      [],
+    );
+    assert.ok(!JSON.stringify(lines).includes('stack'));
+    // Nothing of it stays behind.
+    assert.deepEqual(fs.readdirSync(path.join(node.workDir, 'tmp')), []);
   });
 
   it('answers oversized headers with a JSON 431', async () => {
