@@ -47,7 +47,12 @@ export function toHttpError(err: unknown): HttpError {
     fw.statusCode < 500
   ) {
     const code = frameworkCode(fw.statusCode);
-    return { status: ERROR_CODES[code].status, code, message: fw.message ?? ERROR_CODES[code].summary };
+    // Fastify says the same for a syntax error and for a prototype-poisoning key it refuses.
+    const message =
+      fw.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+        ? 'the body is not valid JSON, or holds a __proto__ or constructor.prototype key (refused)'
+        : (fw.message ?? ERROR_CODES[code].summary);
+    return { status: ERROR_CODES[code].status, code, message };
   }
   const system = (err as { code?: unknown } | null)?.code;
   if (typeof system === 'string' && DISK_FULL.has(system)) {

@@ -24,6 +24,17 @@ describe('toHttpError', () => {
     }
   });
 
+  it("says what Fastify's JSON refusal may mean: bad syntax or a prototype-poisoning key", () => {
+    const e = toHttpError({
+      statusCode: 400,
+      code: 'FST_ERR_CTP_INVALID_JSON_BODY',
+      message: 'Body is not valid JSON',
+    });
+    assert.equal(e.status, 400);
+    assert.equal(e.code, 'ERR_BAD_REQUEST');
+    assert.match(e.message, /not valid JSON, or holds a __proto__ or constructor\.prototype key/);
+  });
+
   it('answers a bare 500 for anything else', () => {
     for (const err of [systemError('EACCES', "open '/srv/secret'"), new Error('boom'), 'text', null, 42]) {
       assert.deepEqual(toHttpError(err), { status: 500, code: 'ERR_INTERNAL', message: 'internal error' });

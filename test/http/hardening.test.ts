@@ -139,6 +139,16 @@ describe('the node against hostile clients and mims', () => {
     assert.deepEqual(fs.readdirSync(path.join(node.workDir, 'tmp')), []);
   });
 
+  it('says why a JSON body with a __proto__ key is refused', async () => {
+    const res = await fetch(`${node.url}/mcm/v1/mims`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${node.mcmKey}`, 'content-type': 'application/json' },
+      body: '{"name":"p","image":"hello-img","env":{"MCM.BASE_API_PATH":"/p","__proto__":{"x":1}}}',
+    });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { message: string }).message, /__proto__/);
+  });
+
   it('answers oversized headers with a JSON 431', async () => {
     const out = await rawRequest(
       node.port,
