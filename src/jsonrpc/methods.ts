@@ -36,7 +36,8 @@ function expectCount(params: readonly unknown[], names: readonly string[]): void
  * expiry has one spelling), in the future, at most 7 days ahead.
  */
 function readExpiry(value: unknown, now: number): number {
-  const n = typeof value === 'string' && /^[1-9][0-9]{0,11}$/.test(value) ? Number(value) : value;
+  // Up to 16 digits, so milliseconds given as a string get the message below that says so.
+  const n = typeof value === 'string' && /^[1-9][0-9]{0,15}$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
     throw invalidParams('params[1] (expiry) must be an integer number of Unix seconds');
   }

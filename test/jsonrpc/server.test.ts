@@ -187,6 +187,9 @@ describe('JSON-RPC server and the account methods', () => {
     // ...but only in its one spelling: no leading zeros.
     const padded = await call(req('getEdgeHmacCode', ['', `0${NOW + 60}`, 'node-1', resource]), account);
     assert.equal(errorCode(padded), RPC_ERRORS.INVALID_PARAMS);
+    // Milliseconds as a string are told as such, like milliseconds as a number.
+    const millis = await call(req('getEdgeHmacCode', ['', `${NOW + 60}000`, 'node-1', resource]), account);
+    assert.match(JSON.stringify(millis), /seconds, not milliseconds/);
   });
 
   it('keeps the HMAC secret in node.db: a second store on the same db makes the same codes', () => {
