@@ -41,11 +41,16 @@ export class BlobStore {
     );
   }
 
-  /** Moves a verified tar and its bundle into place as blob `blob` (atomic: rename of a whole dir). */
-  commit(blob: string, tarFile: string, bundle: Buffer): void {
-    if (this.has(blob)) {
+  /**
+   * Moves a verified tar and its bundle into place as blob `blob` (atomic: rename of a whole dir).
+   * A blob already in place is kept if its index.js is the verified bundle, and rebuilt from this
+   * upload if not (damaged or edited on disk): true then, so the caller can reload what runs it.
+   */
+  commit(blob: string, tarFile: string, bundle: Buffer): boolean {
+    const repair = this.has(blob);
+    if (repair && this.holds(blob, tarFile, bundle)) {
       fs.rmSync(tarFile, { force: true });
-      return;
+      return false;
     }
     const staging = this.tempPath('.blob');
     fs.mkdirSync(staging);
@@ -57,6 +62,19 @@ export class BlobStore {
     } catch (err) {
       fs.rmSync(staging, { recursive: true, force: true });
       throw err;
+    }
+    return repair;
+  }
+
+  /** Whether blob `blob` holds `bundle` as its index.js and a tar of the size of `tarFile`. */
+  private holds(blob: string, tarFile: string, bundle: Buffer): boolean {
+    try {
+      return (
+        fs.statSync(this.tarPath(blob)).size === fs.statSync(tarFile).size &&
+        fs.readFileSync(this.bundlePath(blob)).equals(bundle)
+      );
+    } catch {
+      return false;
     }
   }
 

@@ -57,7 +57,11 @@ export class ImageStore {
     clientId: string,
     source: Readable,
     truncated: () => boolean = () => false,
-    options: { addon?: boolean } = {},
+    options: {
+      addon?: boolean;
+      /** Told when the image's stored blob was damaged and has been rebuilt from this upload. */
+      onRepaired?: (blob: string) => void;
+    } = {},
   ): Promise<ImageRecord> {
     const tmp = this.blobs.tempPath('.tar');
     try {
@@ -91,7 +95,7 @@ export class ImageStore {
       // An upload must not swap the code under an addon's name (the loader alone may).
       if (options.addon !== true) this.assertNotAddonClient(clientId);
       if (previous !== undefined && options.addon !== true) this.assertNotAddon(previous);
-      this.blobs.commit(sha256, tmp, parsed.bundle);
+      if (this.blobs.commit(sha256, tmp, parsed.bundle)) options.onRepaired?.(sha256);
       this.db
         .prepare(
           `INSERT INTO images (id, client_id, name, digest, repo_tags, created, size, blob)

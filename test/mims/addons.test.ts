@@ -421,6 +421,25 @@ describe('addon loader', () => {
     assert.equal(n.mims.byId('mimik-ai-agent')?.image, 'user-img');
   });
 
+  it('restores an installed image edited on disk from the addon, and reloads its mim', async () => {
+    let n = start();
+    await addonFile(spec('mimik.ai'), 'mimik.ai.addon');
+    await n.load();
+    const blob = n.mims.byId('mimik-ai-agent')?.blob ?? '';
+    const stored = n.images.blobs.bundlePath(blob);
+    const original = fs.readFileSync(stored);
+    fs.writeFileSync(stored, bundle('edited on disk'));
+
+    n = start();
+    const deploysAfterRestore = n.host.deploys;
+    const report = await n.load();
+    assert.deepEqual(report.loaded, ['mimik.ai']);
+    assert.deepEqual(report.kept, []);
+    assert.deepEqual(fs.readFileSync(stored), original);
+    assert.ok(n.host.deploys > deploysAfterRestore, 'the mim is reloaded');
+    assert.ok(n.lines.some((l) => /damaged on disk; restored from the addon/.test(l.msg)));
+  });
+
   it('across restarts: keeps unchanged mims, replaces updated ones with their data, uninstalls removed ones', async () => {
     let n = start();
     await writeAddonFolder(path.join(n.addonDir, 'tools'), spec('com.example.tools'));

@@ -302,10 +302,19 @@ async function install(
     // Images first: each verified tar is ingested (again read and checked by the image store) and
     // its stored index.js hashed once more, so a file swapped after preparation is caught.
     const blobs = new Map<string, string>();
+    // Blobs found damaged on disk and rebuilt: the mims on them reload, even if nothing else changed.
+    const repaired = new Set<string>();
     for (const mim of addon.mims) {
       if (blobs.has(mim.req.image)) continue;
       const record = await deps.images.ingest(clientId, fs.createReadStream(mim.tarPath), undefined, {
         addon: true,
+        onRepaired: (blob) => {
+          repaired.add(blob);
+          deps.logger.warn(
+            { addon: addon.manifest.id, image: mim.req.image },
+            'addon image was damaged on disk; restored from the addon',
+          );
+        },
       });
       ingested.push(record.id);
       const stored = sha256(fs.readFileSync(deps.images.blobs.bundlePath(record.blob)));
@@ -325,6 +334,7 @@ async function install(
         changed = true;
       } else if (
         existing.blob !== blobs.get(mim.req.image) ||
+        repaired.has(existing.blob) ||
         existing.image !== mim.req.image ||
         !sameEnv(existing.env, mim.req.env)
       ) {
