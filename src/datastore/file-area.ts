@@ -44,7 +44,22 @@ export const DEFAULT_MAX_FILE_AREA_BYTES = 8 * 1024 * MIB;
 export interface FileAreaOptions {
   /** Largest total size of the area's regular files; writes past it fail with ERR_DATASTORE_FULL. */
   maxBytes?: number | undefined;
+  /** Most files and folders in the area (default: one per 4 KiB of maxBytes, at least 1024). */
+  maxEntries?: number | undefined;
 }
+
+/**
+ * Empty files and folders hold no bytes but take a block and an inode each: without a cap on
+ * their number, a mim could fill the disk under any byte quota.
+ */
+const BYTES_PER_ENTRY = 4096;
+const MIN_ENTRIES = 1024;
+
+/**
+ * Temporary files of streamed writes in flight in this process: the sweep of stale ones (left by
+ * a process that died mid-write) must not take them.
+ */
+const inFlight = new Set<string>();
 
 export interface AtomicWrite {
   /**
@@ -61,8 +76,11 @@ export interface AtomicWrite {
 export class FileArea {
   readonly root: string;
   readonly maxBytes: number;
+  readonly maxEntries: number;
   /** Bytes of regular files in the area (undefined until first needed). */
   private used: number | undefined;
+  /** Files and folders in the area, the root aside (counted with `used`). */
+  private entries = 0;
 
   constructor(root: string, opts: FileAreaOptions = {}) {
     if (typeof root !== 'string' || root === '')
@@ -72,12 +90,26 @@ export class FileArea {
       throw new TypeError('FileArea: maxBytes must be a non-negative integer');
     this.root = path.resolve(root);
     this.maxBytes = maxBytes;
+    this.maxEntries = opts.maxEntries ?? Math.max(MIN_ENTRIES, Math.floor(maxBytes / BYTES_PER_ENTRY));
   }
 
-  /** Bytes the area's regular files hold, in-flight streamed writes included. */
+  /**
+   * Bytes the area's regular files hold, in-flight streamed writes included. The first call counts
+   * them from disk, and removes what writes of a process that died left behind.
+   */
   usage(): number {
-    this.used ??= treeBytes(this.root);
+    if (this.used === undefined) {
+      const counted = countArea(this.root);
+      this.used = counted.bytes;
+      this.entries = counted.entries;
+    }
     return this.used;
+  }
+
+  /** Files and folders in the area. */
+  entryCount(): number {
+    this.usage();
+    return this.entries;
   }
 
   /** Bytes that may still be written before the quota is reached. */
@@ -118,14 +150,15 @@ export class FileArea {
     const target = this.resolve(relPath);
     const rel = relName(this.root, target);
     const replaced = regularSize(target);
-    this.assertRoom(rel, data.byteLength - replaced);
+    const newEntries = missingDirs(this.root, path.dirname(target)) + (replaced === undefined ? 1 : 0);
+    this.assertRoom(rel, data.byteLength - (replaced ?? 0), newEntries);
     return io(rel, 'write', () => {
-      fs.mkdirSync(path.dirname(target), { recursive: true });
+      this.makeDirs(path.dirname(target));
       const temp = tempPathFor(target);
       try {
         const fd = fs.openSync(temp, 'wx', 0o600);
         try {
-          fs.writeSync(fd, data);
+          writeAll(fd, data);
           fs.fsyncSync(fd);
         } finally {
           fs.closeSync(fd);
@@ -135,7 +168,7 @@ export class FileArea {
         fs.rmSync(temp, { force: true });
         throw err;
       }
-      this.add(data.byteLength - replaced);
+      this.add(data.byteLength - (replaced ?? 0), replaced === undefined ? 1 : 0);
       return data.byteLength;
     });
   }
@@ -155,7 +188,8 @@ export class FileArea {
       if (st.isDirectory())
         throw new TypeError(`deleteFile: ${JSON.stringify(rel)} is a directory, not a file`);
       fs.unlinkSync(target);
-      if (st.isFile()) this.add(-st.size);
+      this.add(st.isFile() ? -st.size : 0, -1);
+      this.pruneEmptyDirs(path.dirname(target));
       return true;
     });
   }
@@ -194,10 +228,13 @@ export class FileArea {
     const rel = relName(this.root, target);
     const temp = tempPathFor(target);
     // Count the area before the temporary file exists: its bytes are counted as they are written.
-    this.usage();
+    this.assertRoom(rel, 0, missingDirs(this.root, path.dirname(target)) + 1);
     const fd = io(rel, 'write', () => {
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      return fs.openSync(temp, 'wx', 0o600);
+      this.makeDirs(path.dirname(target));
+      const opened = fs.openSync(temp, 'wx', 0o600);
+      inFlight.add(temp);
+      this.add(0, 1);
+      return opened;
     });
     const stream = fs.createWriteStream('', { fd, autoClose: false });
     let settled = false;
@@ -210,16 +247,22 @@ export class FileArea {
         // Already closed.
       }
       fs.rmSync(temp, { force: true });
-      this.add(-counted);
+      inFlight.delete(temp);
+      this.add(-counted, -1);
       counted = 0;
     };
     return {
       write: async (chunk) => {
         if (settled) throw new TypeError(`write of ${JSON.stringify(rel)} was already committed or aborted`);
-        this.assertRoom(rel, chunk.byteLength);
-        this.add(chunk.byteLength);
+        this.assertRoom(rel, chunk.byteLength, 0);
+        this.add(chunk.byteLength, 0);
         counted += chunk.byteLength;
-        if (!stream.write(chunk)) await once(stream, 'drain');
+        try {
+          if (!stream.write(chunk)) await once(stream, 'drain');
+        } catch (err) {
+          // A full disk or a failing device: the same answers as a synchronous write's.
+          throw ioError(rel, 'write', err);
+        }
       },
       commit: async () => {
         if (settled) throw new TypeError(`write of ${JSON.stringify(rel)} was already committed or aborted`);
@@ -227,7 +270,9 @@ export class FileArea {
         try {
           if (!stream.writableFinished) {
             stream.end();
-            await once(stream, 'finish');
+            await once(stream, 'finish').catch((err: unknown) => {
+              throw ioError(rel, 'write', err);
+            });
           }
           return io(rel, 'write', () => {
             fs.fsyncSync(fd);
@@ -235,8 +280,9 @@ export class FileArea {
             const { size } = fs.statSync(temp);
             const replaced = regularSize(target);
             fs.renameSync(temp, target);
+            inFlight.delete(temp);
             // The temporary file became the target; the file it replaced is gone.
-            this.add(size - counted - replaced);
+            this.add(size - counted - (replaced ?? 0), replaced === undefined ? 0 : -1);
             counted = 0;
             return size;
           });
@@ -255,16 +301,44 @@ export class FileArea {
     };
   }
 
-  /** Counts `delta` bytes written (negative: freed), once usage is known. */
-  private add(delta: number): void {
-    if (this.used !== undefined) this.used = Math.max(0, this.used + delta);
+  /** Counts `delta` bytes written (negative: freed) and `entries` files or folders made, once usage is known. */
+  private add(delta: number, entries: number): void {
+    if (this.used === undefined) return;
+    this.used = Math.max(0, this.used + delta);
+    this.entries = Math.max(0, this.entries + entries);
+  }
+
+  /** Creates `dir` and its missing parents, counting each one made. */
+  private makeDirs(dir: string): void {
+    const made = missingDirs(this.root, dir);
+    fs.mkdirSync(dir, { recursive: true });
+    this.add(0, made);
+  }
+
+  /** Removes the folders a deletion left empty, up to the area's root: a mim cannot name folders to delete them. */
+  private pruneEmptyDirs(dir: string): void {
+    for (let d = dir; d !== this.root && isInside(this.root, d); d = path.dirname(d)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        return; // not empty (or already gone): its parents are not empty either
+      }
+      this.add(0, -1);
+    }
   }
 
   /**
    * Refuses, with ERR_DATASTORE_FULL, a write to `relPath` that would grow the area by `growth`
-   * bytes past its quota.
+   * bytes, or by `newEntries` files and folders, past its quota.
    */
-  assertRoom(relPath: string, growth: number): void {
+  assertRoom(relPath: string, growth: number, newEntries = 0): void {
+    this.usage();
+    if (newEntries > 0 && this.entries + newEntries > this.maxEntries) {
+      throw new MimoeError(
+        'ERR_DATASTORE_FULL',
+        `the file area is full: ${JSON.stringify(relPath)} would pass its quota of ${this.maxEntries} files and folders`,
+      );
+    }
     if (growth <= 0 || this.usage() + growth <= this.maxBytes) return;
     throw new MimoeError(
       'ERR_DATASTORE_FULL',
@@ -316,22 +390,41 @@ function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.mimoe-${crypto.randomBytes(8).toString('hex')}.tmp`);
 }
 
-/** Size of the regular file at `target` (a link is not followed), 0 if there is none. */
-function regularSize(target: string): number {
+/** Size of the regular file at `target` (a link is not followed), undefined if there is none. */
+function regularSize(target: string): number | undefined {
   try {
     // No exception for a missing file: building one costs more than the lstat itself.
     const st = fs.lstatSync(target, { throwIfNoEntry: false });
-    return st?.isFile() === true ? st.size : 0;
+    return st?.isFile() === true ? st.size : undefined;
   } catch {
-    return 0;
+    return undefined;
+  }
+}
+
+/** How many folders from `dir` up to (not including) `root` do not exist yet. */
+function missingDirs(root: string, dir: string): number {
+  let missing = 0;
+  for (let d = dir; d !== root && isInside(root, d); d = path.dirname(d)) {
+    if (fs.existsSync(d)) break;
+    missing++;
+  }
+  return missing;
+}
+
+/** writeSync may write less than asked (a disk filling up): go on until all is written, or it throws. */
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let done = 0; done < data.byteLength;) {
+    const n = fs.writeSync(fd, data, done, data.byteLength - done);
+    if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += n;
   }
 }
 
 /**
- * The regular files under `dir` (links not followed), with their names. Folders that vanish during
- * the walk, or cannot be read, hold nothing.
+ * The regular files and folders under `dir` (links not followed). Folders that vanish during the
+ * walk, or cannot be read, hold nothing.
  */
-function* regularFilesUnder(dir: string): Generator<{ full: string; name: string }> {
+function* entriesUnder(dir: string): Generator<{ full: string; name: string; folder: boolean }> {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -340,16 +433,30 @@ function* regularFilesUnder(dir: string): Generator<{ full: string; name: string
   }
   for (const entry of entries) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* regularFilesUnder(full);
-    else if (entry.isFile()) yield { full, name: entry.name };
+    if (entry.isDirectory()) {
+      yield { full, name: entry.name, folder: true };
+      yield* entriesUnder(full);
+    } else if (entry.isFile()) yield { full, name: entry.name, folder: false };
   }
 }
 
-/** Sum of the sizes of the regular files under `dir`; files that vanish meanwhile count as nothing. */
-function treeBytes(dir: string): number {
-  let total = 0;
-  for (const { full } of regularFilesUnder(dir)) total += regularSize(full);
-  return total;
+/**
+ * Counts the area from disk: bytes of its regular files and the number of files and folders.
+ * Temporary files of writes that are not in flight in this process were left by one that died
+ * mid-write: they are removed rather than counted.
+ */
+function countArea(root: string): { bytes: number; entries: number } {
+  let bytes = 0;
+  let entries = 0;
+  for (const { full, name, folder } of entriesUnder(root)) {
+    if (!folder && isTempName(name) && !inFlight.has(full)) {
+      fs.rmSync(full, { force: true });
+      continue;
+    }
+    entries++;
+    if (!folder) bytes += regularSize(full) ?? 0;
+  }
+  return { bytes, entries };
 }
 
 function formatMib(bytes: number): string {
@@ -363,8 +470,8 @@ function formatMib(bytes: number): string {
  */
 export function sweepUnfinishedWrites(root: string): number {
   let removed = 0;
-  for (const { full, name } of regularFilesUnder(root)) {
-    if (!isTempName(name)) continue;
+  for (const { full, name, folder } of entriesUnder(root)) {
+    if (folder || !isTempName(name)) continue;
     fs.rmSync(full, { force: true });
     removed++;
   }
@@ -376,36 +483,43 @@ export function isTempName(name: string): boolean {
   return TEMP_NAME.test(name);
 }
 
+type FileOp = 'read' | 'write' | 'delete' | 'use';
+
 /** Runs a file operation, turning errno failures into errors that say what went wrong in mim terms. */
-function io<T>(rel: string, op: 'read' | 'write' | 'delete' | 'use', fn: () => T): T {
+function io<T>(rel: string, op: FileOp, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof TypeError || err instanceof MimoeError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const name = JSON.stringify(rel);
-    switch (code) {
-      case 'ENOENT':
-        throw new MimoeError('ERR_FILE_NOT_FOUND', `no file ${name} in the file area`);
-      case 'ENOTDIR':
-      case 'EEXIST':
-        throw new TypeError(`cannot ${op} ${name}: a parent of it is a file, not a directory`);
-      case 'EISDIR':
-        throw new TypeError(`cannot ${op} ${name}: it is a directory`);
-      case 'ELOOP':
-        throw pathRefused(rel, 'it is a symbolic link');
-      case 'ENAMETOOLONG':
-        throw new TypeError(`cannot ${op} ${name}: a name in the path is too long`);
-      case 'ENOSPC':
-      case 'EDQUOT':
-        // The node's disk (or the user's disk quota) is full: the same answer as the mim's quota.
-        throw new MimoeError('ERR_DATASTORE_FULL', `cannot ${op} ${name}: the node's disk is full`, {
-          cause: err,
-        });
-      default:
-        throw new MimoeError('ERR_INTERNAL', `cannot ${op} ${name} in the file area (${code ?? 'error'})`, {
-          cause: err,
-        });
-    }
+    throw ioError(rel, op, err);
+  }
+}
+
+/** An errno failure of an operation on `rel`, said in mim terms and without host paths. */
+function ioError(rel: string, op: FileOp, err: unknown): Error {
+  if (err instanceof TypeError || err instanceof MimoeError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const name = JSON.stringify(rel);
+  switch (code) {
+    case 'ENOENT':
+      return new MimoeError('ERR_FILE_NOT_FOUND', `no file ${name} in the file area`);
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return new TypeError(`cannot ${op} ${name}: a parent of it is a file, not a directory`);
+    case 'EISDIR':
+      return new TypeError(`cannot ${op} ${name}: it is a directory`);
+    case 'ELOOP':
+      return pathRefused(rel, 'it is a symbolic link');
+    case 'ENAMETOOLONG':
+      return new TypeError(`cannot ${op} ${name}: a name in the path is too long`);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      // The node's disk (or the user's disk quota) is full: the same answer as the mim's quota.
+      return new MimoeError('ERR_DATASTORE_FULL', `cannot ${op} ${name}: the node's disk is full`, {
+        cause: err,
+      });
+    default:
+      return new MimoeError('ERR_INTERNAL', `cannot ${op} ${name} in the file area (${code ?? 'error'})`, {
+        cause: err,
+      });
   }
 }

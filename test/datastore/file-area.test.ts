@@ -149,10 +149,16 @@ describe('FileArea.saveFile / writeFile / readFile / deleteFile', () => {
 
   it('deleteFile removes a file (true), reports a missing one (false), refuses a directory', () => {
     area.saveFile('d/f.txt', b64('x'));
+    area.saveFile('d/g.txt', b64('y'));
     assert.equal(area.deleteFile('d/f.txt'), true);
     assert.equal(area.deleteFile('d/f.txt'), false);
     assert.equal(area.deleteFile('never/was.txt'), false);
     assertTypeError(() => area.deleteFile('d'), /is a directory/);
+    // Folders a deletion leaves empty go too (a mim cannot name a folder to delete it).
+    area.saveFile('e/f/x.txt', b64('x'));
+    assert.equal(area.deleteFile('e/f/x.txt'), true);
+    assert.equal(fs.existsSync(path.join(root, 'e')), false);
+    assert.ok(fs.existsSync(path.join(root, 'd', 'g.txt')));
     assertTypeError(() => area.deleteFile('/etc/passwd'), /absolute/);
   });
 
@@ -272,7 +278,32 @@ describe('FileArea quota', () => {
     assert.equal(onDisk(root), 4 * KiB);
   });
 
-  it('usage is counted from disk by a new FileArea: every regular file, temporary files too, links not followed', () => {
+  it('caps the files and folders of an area, so empty files and folders cannot fill the disk', () => {
+    const q = new FileArea(root, { maxBytes: 10 * KiB, maxEntries: 5 });
+    q.saveFile('a/b/one', '');
+    assert.equal(q.entryCount(), 3);
+    q.saveFile('a/b/one', b64('replaced'));
+    q.saveFile('a/two', '');
+    assert.equal(q.entryCount(), 4);
+    assert.throws(
+      () => q.saveFile('c/d', ''),
+      (err: unknown) =>
+        isMimoeError(err) && err.code === 'ERR_DATASTORE_FULL' && /5 files and folders/.test(err.message),
+    );
+    assert.equal(fs.existsSync(path.join(root, 'c')), false, 'nothing made for a refused write');
+    q.saveFile('three', '');
+    assert.equal(q.entryCount(), 5);
+    // Deleting frees the file and the folders it leaves empty.
+    q.deleteFile('a/b/one');
+    assert.equal(q.entryCount(), 3);
+    q.saveFile('c/d', '');
+    assert.equal(new FileArea(root).entryCount(), q.entryCount());
+    // The default: one file or folder per 4 KiB of quota, at least 1024.
+    assert.equal(new FileArea(root, { maxBytes: 64 * 1024 * KiB }).maxEntries, 16 * 1024);
+    assert.equal(new FileArea(root, { maxBytes: KiB }).maxEntries, 1024);
+  });
+
+  it('usage is counted from disk by a new FileArea: every regular file, links not followed, leftovers of dead writes removed', () => {
     fs.mkdirSync(path.join(root, 'deep', 'er'), { recursive: true });
     fs.writeFileSync(path.join(root, 'top.bin'), bytes(1000));
     fs.writeFileSync(path.join(root, 'deep', 'er', 'x.bin'), bytes(234));
@@ -280,12 +311,16 @@ describe('FileArea quota', () => {
     fs.writeFileSync(path.join(outside, 'big.bin'), bytes(100 * KiB));
     fs.symlinkSync(path.join(outside, 'big.bin'), path.join(root, 'link-to-big'));
     fs.symlinkSync(outside, path.join(root, 'link-to-dir'));
-    assert.equal(new FileArea(root, { maxBytes: 10 * KiB }).usage(), 1244);
+    const fresh = new FileArea(root, { maxBytes: 10 * KiB });
+    assert.equal(fresh.usage(), 1234);
+    // top.bin, deep, deep/er, deep/er/x.bin (links are not counted).
+    assert.equal(fresh.entryCount(), 4);
+    assert.equal(fs.existsSync(path.join(root, 'deep', '.mimoe-0123456789abcdef.tmp')), false);
     // A missing area holds nothing.
     assert.equal(new FileArea(path.join(dir, 'none')).usage(), 0);
     // Changes made through one FileArea are seen by the next one created.
     area.writeFile('more.bin', bytes(56));
-    assert.equal(new FileArea(root).usage(), 1300);
+    assert.equal(new FileArea(root).usage(), 1290);
   });
 
   it('a streamed write counts each chunk as it grows, and stops before a chunk that would pass the quota', async () => {
