@@ -98,6 +98,9 @@ export async function backupStore(
     const stagedDb = path.join(staging, 'store.db');
     const snap = await runDbJob({ kind: 'snapshot', dbFile, destFile: stagedDb, encryptionKey: key });
     if (!snap.ok) {
+      // The snapshot is written beside the backup: SQLite's "full" there is the node's disk.
+      if (snap.code === 'SQLITE_FULL')
+        throw new MimoeError('ERR_DISK_FULL', "the node's disk is full; the backup was not written");
       throw new MimoeError(
         snap.code === 'ERR_DATASTORE_UNREADABLE' ? 'ERR_DATASTORE_UNREADABLE' : 'ERR_INTERNAL',
         snap.message,

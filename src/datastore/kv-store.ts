@@ -96,6 +96,15 @@ export class KvStore {
       return new KvStore(db, file, maxBytes);
     } catch (err) {
       db.close();
+      // Opening writes too (the WAL, a migration): a full disk is said as such.
+      if ((err as { code?: unknown }).code === 'SQLITE_FULL')
+        throw new MimoeError(
+          'ERR_DATASTORE_FULL',
+          "the DataStore cannot be opened: the node's disk is full",
+          {
+            cause: err,
+          },
+        );
       throw err;
     }
   }
@@ -155,13 +164,14 @@ export class KvStore {
       write();
     } catch (err) {
       if ((err as { code?: unknown }).code === 'SQLITE_FULL') {
-        throw new MimoeError(
-          'ERR_DATASTORE_FULL',
-          `the DataStore is full (its quota is ${this.maxBytes} bytes)`,
-          {
-            cause: err,
-          },
-        );
+        // SQLite says "full" for its page quota and for a full disk alike: the page count tells.
+        const pages = this.db.pragma('page_count', { simple: true }) as number;
+        const maxPages = this.db.pragma('max_page_count', { simple: true }) as number;
+        const message =
+          pages >= maxPages - 1
+            ? `the DataStore is full (its quota is ${this.maxBytes} bytes)`
+            : "the DataStore cannot grow: the node's disk is full";
+        throw new MimoeError('ERR_DATASTORE_FULL', message, { cause: err });
       }
       throw err;
     }
@@ -169,7 +179,8 @@ export class KvStore {
 
   removeItem(key: unknown): void {
     this.assertOpen();
-    this.st.remove.run(nameArg('removeItem', 'key', key));
+    // Even a removal appends to the WAL: on a full disk it fails like a write.
+    this.growing(() => this.st.remove.run(nameArg('removeItem', 'key', key)));
     this.writes++;
   }
 
@@ -184,7 +195,7 @@ export class KvStore {
 
   removeItemsByTag(tag: unknown): void {
     this.assertOpen();
-    this.st.removeTag.run(nameArg('removeItemsByTag', 'tag', tag));
+    this.growing(() => this.st.removeTag.run(nameArg('removeItemsByTag', 'tag', tag)));
     this.writes++;
   }
 
