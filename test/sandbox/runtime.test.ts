@@ -206,6 +206,8 @@ describe('guest runtime', () => {
         assigned: 'Buffer = function Mine() {}; var seen = Buffer.name;',
         // A function declaration replaces it too.
         function: 'function Buffer() {} var seen = Buffer.name;',
+        // A global object frozen before the first use still gives a working Buffer.
+        frozen: 'var seen = "frozen"; Object.freeze(globalThis);',
       };
       const seen: Record<string, unknown> = {};
       for (const [name, top] of Object.entries(bundles)) {
@@ -221,6 +223,7 @@ describe('guest runtime', () => {
         declared: ['function', 'function', true],
         assigned: ['Mine', 'function', true],
         function: ['Buffer', 'function', true],
+        frozen: ['frozen', 'function', true],
       });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

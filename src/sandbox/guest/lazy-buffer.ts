@@ -9,6 +9,7 @@
 declare const require: (id: 'buffer') => { Buffer: unknown };
 
 export function defineLazyBuffer(g: Record<string, unknown>): void {
+  let loaded: unknown;
   // Accessor first, plain writable value once touched: after the first read (or an assignment by
   // the mim) `Buffer` is an ordinary global, as it would be had it been set eagerly.
   const settle = (value: unknown): void => {
@@ -18,9 +19,13 @@ export function defineLazyBuffer(g: Record<string, unknown>): void {
     configurable: true,
     enumerable: true,
     get(): unknown {
-      const { Buffer } = require('buffer');
-      settle(Buffer);
-      return Buffer;
+      loaded ??= require('buffer').Buffer;
+      try {
+        settle(loaded);
+      } catch {
+        // The mim froze the global object: keep answering through this getter.
+      }
+      return loaded;
     },
     set(value: unknown): void {
       settle(value);
