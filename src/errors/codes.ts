@@ -39,7 +39,10 @@ export const ERROR_CODES = {
   ERR_BACKUP_INVALID: { status: 400, summary: 'Corrupt, truncated or foreign DataStore backup file' },
   ERR_BACKUP_PATH: { status: 400, summary: "The backup path is outside the node's backup directory" },
   ERR_FILE_NOT_FOUND: { status: 404, summary: "No such file in the mim's file area" },
-  ERR_DATASTORE_FULL: { status: 507, summary: "The mim's DataStore reached its size quota" },
+  ERR_DATASTORE_FULL: {
+    status: 507,
+    summary: "The mim's DataStore reached a quota (bytes, files), or the node's disk is full",
+  },
   ERR_DISK_FULL: { status: 507, summary: "The node's disk (or its user's disk quota) is full" },
   ERR_DATASTORE_UNREADABLE: { status: 500, summary: 'A DataStore is unreadable (key, corruption, schema)' },
   ERR_NOT_SUPPORTED: { status: 501, summary: 'The capability is not available on this node yet' },
