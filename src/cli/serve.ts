@@ -12,6 +12,8 @@ function integer(value: string): number {
 function mebibytes(value: string): number {
   const n = integer(value);
   if (n < 1) throw new InvalidArgumentError('expected a whole number of MiB, at least 1');
+  // The node takes sizes up to 2^50 bytes: say the bound in the flag's own unit.
+  if (n > 2 ** 30) throw new InvalidArgumentError(`expected a whole number of MiB, at most ${2 ** 30}`);
   return n;
 }
 

@@ -200,6 +200,11 @@ describe('the quota flags', () => {
     ['--mim-files-max-mb', '0', /--mim-files-max-mb.*expected a whole number of MiB, at least 1/],
     ['--mim-store-max-mb', 'lots', /--mim-store-max-mb.*expected a whole number/],
     ['--mim-files-max-mb', '-5', /--mim-files-max-mb.*expected a whole number/],
+    [
+      '--mim-files-max-mb',
+      '99999999999',
+      /--mim-files-max-mb.*expected a whole number of MiB, at most 1073741824/,
+    ],
   ] as const) {
     it(`refuses to start with ${flag} ${value}, saying why`, async () => {
       const workDir = tempDir();
