@@ -12,7 +12,8 @@ Examples:
 stack.json holds { "mims": [ { "name", "image", "env" }, ... ] } (or the bare array), each entry
 as for POST /mcm/v1/mims. Every entry is checked before the first deploy; if one fails, the ones
 already deployed are removed again and nothing stays behind. At most 64 entries.
-The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
+The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
+$MCM_API_KEY, else the default work dir's ${KEY_FILE}.
 Exit code 0 when every mim is deployed, 1 otherwise (the reason, naming the entry, on stderr).`;
 
 /** `mimoe composition deploy FILE.json`: several mims in one all-or-nothing request. */

@@ -20,7 +20,10 @@ export interface ConnectionFlags {
 export function addConnectionOptions(command: Command): Command {
   return command
     .option('--url <url>', "the node's base URL", 'http://127.0.0.1:8083')
-    .option('--api-key <key>', 'MCM API key (default: $MCM_API_KEY, else read from the work dir)')
+    .option(
+      '--api-key <key>',
+      'MCM API key (default: the key file of --work-dir if given, else $MCM_API_KEY, else the default work dir)',
+    )
     .option('--work-dir <dir>', `read the key from <dir>/${KEY_FILE} (default: the node's default work dir)`)
     .option('--client-id <id>', 'act for this client id (x-client-id)');
 }

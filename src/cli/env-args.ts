@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 
 /**
- * The env of `mimoe mim deploy`, from `--env-file` then each `--env` (a later key wins). Only the
+ * The env of `mimoe mim deploy`, from `--env-from` then each `--env` (a later key wins). Only the
  * shape is checked here (KEY=VALUE, a key before the `=`); what the keys and values mean is the
  * node's to judge, and its 400 says what is wrong.
  */

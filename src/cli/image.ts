@@ -12,7 +12,8 @@ import { formatBytes, formatTable } from './table.js';
 
 const FOOTER = `
 Image ids are {clientId}-{name}, e.g. api-hello-v1 (see \`mimoe image list\`).
-The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
+The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
+$MCM_API_KEY, else the default work dir's ${KEY_FILE}.
 Exit code 0 when the operation succeeded, 1 otherwise (the reason and the node's error code on stderr).`;
 
 const EXAMPLES = {
@@ -100,6 +101,7 @@ export function registerImageCommand(program: Command, io: CliIo): void {
     .argument('<out-file>', 'where to write the tar (replaced if it exists)')
     .action(async (id: string, out: string, flags: ImageFlags) => {
       process.exitCode = await runClientCommand('image download', flags, io, async (connect) => {
+        checkOutFile(out);
         const got = await download(connect(), id, out);
         if (flags.json === true) printJson(io, { id, file: out, ...got });
         else io.stdout.write(`Downloaded ${id} to ${out} (${formatBytes(got.size)}, ${got.digest})\n`);
@@ -142,6 +144,21 @@ function imageTable(images: readonly ImageSummary[]): string {
       i.digest.slice(0, 'sha256:'.length + 12),
     ]),
   );
+}
+
+/**
+ * Refuses, before anything is asked of the node, an <out-file> that cannot be written: a directory
+ * (the temporary file would land beside it, and the rename fail), or one whose folder does not
+ * exist (the error would name the hidden temporary file, not the user's path).
+ */
+function checkOutFile(out: string): void {
+  if (fs.statSync(out, { throwIfNoEntry: false })?.isDirectory() === true) {
+    throw new Error(`${out} is a directory: give the file to write, e.g. ${path.join(out, 'image.tar')}`);
+  }
+  const folder = path.dirname(path.resolve(out));
+  const stat = fs.statSync(folder, { throwIfNoEntry: false });
+  if (stat === undefined) throw new Error(`cannot write ${out}: the folder ${folder} does not exist`);
+  if (!stat.isDirectory()) throw new Error(`cannot write ${out}: ${folder} is not a folder`);
 }
 
 /**

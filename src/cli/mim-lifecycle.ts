@@ -9,7 +9,8 @@ import { formatTable } from './table.js';
 
 const FOOTER = `
 Mim ids are {clientId}-{name}, e.g. api-hello (see \`mimoe mim list\`).
-The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
+The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
+$MCM_API_KEY, else the default work dir's ${KEY_FILE}.
 Exit code 0 when the operation succeeded, 1 otherwise (the reason and the node's error code on stderr).`;
 
 const EXAMPLES = {
@@ -17,11 +18,12 @@ const EXAMPLES = {
 Examples:
   $ mimoe mim deploy --name hello --image hello-v1 --env MCM.BASE_API_PATH=/hello/v1
       then: curl http://127.0.0.1:8083/api/hello/v1/
-  $ mimoe mim deploy --name agent --image agent-v2 --env-file agent.env --env MCM.MAX_EXECUTION_TIME_SEC=120
-  $ mimoe mim deploy --name agent --image agent-v2 --env-file agent.env --client-id acme --json
+  $ mimoe mim deploy --name agent --image agent-v2 --env-from agent.env --env MCM.MAX_EXECUTION_TIME_SEC=120
+  $ mimoe mim deploy --name agent --image agent-v2 --env-from agent.env --client-id acme --json
 
 --image is an image *name* (as in \`mimoe image list\`). MCM.BASE_API_PATH is required.
---env-file holds KEY=VALUE lines (# comments, values taken as written); --env adds or overrides.
+--env-from holds KEY=VALUE lines (# comments, values taken as written); --env adds or overrides.
+(Not --env-file: Node.js 20 takes that flag for itself, wherever it stands on the command line.)
 For several mims at once, all or none: mimoe composition deploy.${FOOTER}`,
   list: `
 Examples:
@@ -39,7 +41,7 @@ interface DeployFlags extends ConnectionFlags {
   name: string;
   image: string;
   env: string[];
-  envFile?: string;
+  envFrom?: string;
 }
 
 /** `mimoe mim deploy|list|delete`, beside backup/restore under `mimoe mim`. */
@@ -48,10 +50,10 @@ export function registerMimLifecycle(mim: Command, io: CliIo): void {
     .requiredOption('--name <name>', 'the mim name (its id becomes {clientId}-{name})')
     .requiredOption('--image <image-name>', 'the name of an image uploaded by this client')
     .option('--env <KEY=VALUE>', 'an env variable (repeatable)', collect, [])
-    .option('--env-file <file>', 'KEY=VALUE lines, applied before --env')
+    .option('--env-from <file>', 'KEY=VALUE lines, applied before --env')
     .action(async (flags: DeployFlags) => {
       process.exitCode = await runClientCommand('mim deploy', flags, io, async (connect) => {
-        const env = collectEnv(flags.envFile, flags.env);
+        const env = collectEnv(flags.envFrom, flags.env);
         const deployed = await connect().deployMim({ name: flags.name, image: flags.image, env });
         if (flags.json === true) printJson(io, deployed);
         else {

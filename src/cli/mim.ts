@@ -17,7 +17,8 @@ Paths are resolved inside the client's folder of the node's backup directory (se
 default <work-dir>/backups, then the client id); paths that leave it are refused. A backup holds
 the store and the file area; a restore checks the file before it replaces anything, and the mim's
 requests wait meanwhile.
-The API key comes from --api-key, else $MCM_API_KEY, else <work-dir>/${KEY_FILE}.
+The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
+$MCM_API_KEY, else the default work dir's ${KEY_FILE}.
 Exit code 0 when the operation completed, 1 otherwise (the reason on stderr).`;
 
 /** `mimoe mim deploy|list|delete` and `mimoe mim backup|restore <mim-id> <path>` on a running node. */

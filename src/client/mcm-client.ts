@@ -85,21 +85,23 @@ export class McmClient {
   }
 
   listMims(): Promise<MimSummary[]> {
-    return this.request<{ data: MimSummary[] }>('GET', '/mims').then((r) => r.data);
+    return this.request<{ data: MimSummary[] }>('GET', '/mims', undefined, isDataList).then((r) => r.data);
   }
 
   /** `POST /mims`: deploys one mim from an image (by name) of this client; answers the mim. */
   deployMim(req: DeployMimRequest): Promise<MimSummary> {
-    return this.request<MimSummary>('POST', '/mims', req);
+    return this.request<MimSummary>('POST', '/mims', req, hasId);
   }
 
   /** `DELETE /mims/{id}`: removes the mim and its DataStore; answers the deleted mim. */
   deleteMim(mimId: string): Promise<MimSummary> {
-    return this.request<MimSummary>('DELETE', `/mims/${encodeURIComponent(mimId)}`);
+    return this.request<MimSummary>('DELETE', `/mims/${encodeURIComponent(mimId)}`, undefined, hasId);
   }
 
   listImages(): Promise<ImageSummary[]> {
-    return this.request<{ data: ImageSummary[] }>('GET', '/images').then((r) => r.data);
+    return this.request<{ data: ImageSummary[] }>('GET', '/images', undefined, isDataList).then(
+      (r) => r.data,
+    );
   }
 
   /**
@@ -109,25 +111,27 @@ export class McmClient {
   uploadImage(tar: Blob, fileName = 'image.tar'): Promise<ImageSummary> {
     const form = new FormData();
     form.append('image', tar, fileName);
-    return this.request<ImageSummary>('POST', '/images', form);
+    return this.request<ImageSummary>('POST', '/images', form, hasId);
   }
 
   /** `DELETE /images/{id}`: answers the deleted image (409 while a mim uses it). */
   deleteImage(imageId: string): Promise<ImageSummary> {
-    return this.request<ImageSummary>('DELETE', `/images/${encodeURIComponent(imageId)}`);
+    return this.request<ImageSummary>('DELETE', `/images/${encodeURIComponent(imageId)}`, undefined, hasId);
   }
 
   /** `POST /compositions`: deploys the mims all-or-nothing; answers the deployed mims. */
   deployComposition(mims: readonly unknown[]): Promise<MimSummary[]> {
-    return this.request<MimSummary[]>('POST', '/compositions', { mims });
+    return this.request<MimSummary[]>('POST', '/compositions', { mims }, (v) => Array.isArray(v));
   }
 
   /** Backs up or restores a mim's DataStore; `path` is relative to the node's backup directory. */
   dataStore(mimId: string, action: DataStoreAction, path: string): Promise<DataStoreStatus> {
-    return this.request<DataStoreStatus>('POST', `/mims/${encodeURIComponent(mimId)}/dataStore`, {
-      action,
-      path,
-    });
+    return this.request<DataStoreStatus>(
+      'POST',
+      `/mims/${encodeURIComponent(mimId)}/dataStore`,
+      { action, path },
+      (v) => isObject(v) && typeof v['status'] === 'string',
+    );
   }
 
   /**
@@ -174,7 +178,9 @@ export class McmClient {
       body: JSON.stringify({ jsonrpc: '2.0', method, params, id: 1 }),
     });
     if (!res.ok) await this.throwFor(res);
-    const answer = (await res.json()) as { result?: T; error?: { code: number; message: string } };
+    const parsed = parseJson(await res.text());
+    if (!isObject(parsed) || parsed['jsonrpc'] !== '2.0') throw this.notMimoe(res, 'not a JSON-RPC answer');
+    const answer = parsed as { result?: T; error?: { code: number; message: string } };
     if (answer.error !== undefined || answer.result === undefined) {
       throw new McmApiError(
         res.status,
@@ -196,18 +202,53 @@ export class McmClient {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       });
     } catch (err) {
-      const why =
-        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-      throw new McmApiError(0, 'ERR_UNREACHABLE', `cannot reach the node at ${this.opts.url}: ${why}`);
+      throw new McmApiError(
+        0,
+        'ERR_UNREACHABLE',
+        `cannot reach the node at ${this.opts.url}: ${unreachable(err)}`,
+      );
     }
   }
 
   private async throwFor(res: Response): Promise<never> {
-    throw errorOf(res, parseJson(await res.text()));
+    throw this.errorOf(res, parseJson(await res.text()));
+  }
+
+  /**
+   * A 2xx answer a mimOE node would not give (an HTML page, some other JSON): the URL most likely
+   * names another server, which is what the user needs to hear, not a TypeError from reading it.
+   */
+  private notMimoe(res: Response, why: string): McmApiError {
+    const type = res.headers.get('content-type')?.split(';')[0] ?? 'no content type';
+    return new McmApiError(
+      res.status,
+      'ERR_NOT_MIMOE',
+      `the server at ${this.opts.url} did not answer like a mimOE node (${why}; ${type})`,
+    );
+  }
+
+  /** The node's `{ code, error, message }` answer as an McmApiError (made up from the status if absent). */
+  private errorOf(res: Response, parsed: unknown): McmApiError {
+    const e = parsed as Partial<McmErrorBody> | undefined;
+    if (typeof e?.error === 'string' && typeof e.message === 'string') {
+      return new McmApiError(res.status, e.error, e.message, parsed);
+    }
+    // Every error of a node carries that body: without it, another server probably answered.
+    return new McmApiError(
+      res.status,
+      `HTTP_${res.status}`,
+      `HTTP ${res.status} ${res.statusText}: the server at ${this.opts.url} did not answer like a mimOE node`,
+      parsed,
+    );
   }
 
   /** One MCM call: a FormData body goes as multipart (fetch sets the boundary), anything else as JSON. */
-  async request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+  async request<T>(
+    method: string,
+    pathname: string,
+    body?: unknown,
+    looksRight: (answer: unknown) => boolean = isObject,
+  ): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.apiKey}` };
     if (this.opts.clientId !== undefined) headers['x-client-id'] = this.opts.clientId;
     const form = body instanceof FormData;
@@ -218,7 +259,13 @@ export class McmClient {
       ...(body === undefined ? {} : { body: form ? body : JSON.stringify(body) }),
     });
     const parsed = parseJson(await res.text());
-    if (!res.ok) throw errorOf(res, parsed);
+    if (!res.ok) throw this.errorOf(res, parsed);
+    if (!looksRight(parsed)) {
+      throw this.notMimoe(
+        res,
+        `${parsed === undefined ? 'no JSON' : 'unexpected JSON'} from ${method} ${pathname}`,
+      );
+    }
     return parsed as T;
   }
 }
@@ -232,13 +279,30 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The node's `{ code, error, message }` answer as an McmApiError (made up from the status if absent). */
-function errorOf(res: Response, parsed: unknown): McmApiError {
-  const e = parsed as Partial<McmErrorBody> | undefined;
-  return new McmApiError(
-    res.status,
-    typeof e?.error === 'string' ? e.error : `HTTP_${res.status}`,
-    typeof e?.message === 'string' ? e.message : `HTTP ${res.status} ${res.statusText}`,
-    parsed,
-  );
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A list answer: `{ data: [...] }`. */
+function isDataList(v: unknown): boolean {
+  return isObject(v) && Array.isArray(v['data']);
+}
+
+/** An image or a mim: an object with an id. */
+function hasId(v: unknown): boolean {
+  return isObject(v) && typeof v['id'] === 'string';
+}
+
+/**
+ * Why fetch got no answer, in words: its own message is only "fetch failed". An https URL on a
+ * plain-http node fails the TLS handshake with an OpenSSL dump that helps nobody; say that instead.
+ */
+function unreachable(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && (code.startsWith('ERR_SSL_') || code === 'EPROTO')) {
+    return `TLS handshake failed (${code}): is the node plain http?`;
+  }
+  return cause.message;
 }

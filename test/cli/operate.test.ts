@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,12 +21,36 @@ function register(program: Command, io: CliIo): void {
 }
 
 /** The CLI as a user runs it: a separate process, its exit code and both streams. */
-function mimoeBin(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function mimoeBin(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  // The caller's own MCM_API_KEY must not decide where the key comes from.
+  const base = { ...process.env };
+  delete base['MCM_API_KEY'];
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...base, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });
+}
+
+/** An HTTP server that is not a mimOE node: answers every request 200 with `body`. */
+async function otherServer(body: string, type: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': type }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** A port nothing listens on: taken from the OS, then released. */
@@ -65,7 +90,7 @@ describe('mimoe image / mim: operating a node from the CLI', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('uploads, lists, deploys with --env and --env-file, downloads, deletes', async () => {
+  it('uploads, lists, deploys with --env and --env-from, downloads, deletes', async () => {
     const upload = await cli('image', 'upload', tarFile);
     assert.equal(upload.exitCode, 0, upload.stderr);
     assert.match(upload.stdout, /^Uploaded image api-hello-v1\n/);
@@ -96,7 +121,7 @@ describe('mimoe image / mim: operating a node from the CLI', () => {
       'hello',
       '--image',
       'hello-v1',
-      '--env-file',
+      '--env-from',
       envFile,
       '--env',
       'GREETING=from the flag',
@@ -194,13 +219,13 @@ describe('mimoe image / mim: operating a node from the CLI', () => {
     failed(await deploy('--env', 'NOEQUALS'), 'mim deploy', /--env "NOEQUALS" is not KEY=VALUE/);
     failed(await deploy('--env', '=value'), 'mim deploy', /--env "=value" is not KEY=VALUE/);
     failed(
-      await deploy('--env-file', path.join(dir, 'missing.env')),
+      await deploy('--env-from', path.join(dir, 'missing.env')),
       'mim deploy',
       /cannot read .*missing\.env \(ENOENT\)/,
     );
     const badFile = path.join(dir, 'bad.env');
     fs.writeFileSync(badFile, 'A=1\n# fine\nJUST A LINE\n');
-    failed(await deploy('--env-file', badFile), 'mim deploy', /bad\.env:3: expected KEY=VALUE/);
+    failed(await deploy('--env-from', badFile), 'mim deploy', /bad\.env:3: expected KEY=VALUE/);
 
     // The node judges what the env means, and its message reaches the user.
     failed(
@@ -248,6 +273,119 @@ describe('mimoe image / mim: operating a node from the CLI', () => {
       );
       assert.equal(run.stdout, '');
     }
+  });
+
+  it('takes --env-from in the real binary: Node does not take the flag for itself', async () => {
+    // Node 20 intercepts --env-file anywhere on its command line, even after the script name, and
+    // exits 9 before mimoe runs: hence --env-from, which must reach mimoe as a user types it.
+    assert.equal((await cli('image', 'upload', tarFile)).exitCode, 0);
+    const envFile = path.join(dir, 'agent.env');
+    fs.writeFileSync(envFile, 'MCM.BASE_API_PATH=/agent/v1\nGREETING=hello\n');
+    const run = await mimoeBin([
+      'mim',
+      'deploy',
+      '--name',
+      'agent',
+      '--image',
+      'hello-v1',
+      '--env-from',
+      envFile,
+      ...conn,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Deployed api-agent .*\n {2}mounted at \/api\/agent\/v1\n$/);
+    const res = await fetch(`${node.url}/api/agent/v1/echo`);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { env: Record<string, string> }).env['GREETING'], 'hello');
+    assert.equal((await cli('mim', 'delete', 'api-agent', '--yes')).exitCode, 0);
+    assert.equal((await cli('image', 'delete', 'api-hello-v1', '--yes')).exitCode, 0);
+  });
+
+  it('takes the key of an explicit --work-dir over $MCM_API_KEY, and $MCM_API_KEY over the default', async () => {
+    const withDir = await mimoeBin(
+      ['image', 'list', '--json', '--url', node.url, '--work-dir', node.workDir],
+      {
+        MCM_API_KEY: 'not-the-key',
+      },
+    );
+    assert.equal(withDir.code, 0, withDir.stderr);
+    const fromEnv = await mimoeBin(['image', 'list', '--json', '--url', node.url], {
+      MCM_API_KEY: 'not-the-key',
+    });
+    assert.equal(fromEnv.code, 1);
+    assert.match(fromEnv.stderr, /\[ERR_UNAUTHORIZED\] \(HTTP 403\)/);
+    const help = await runCli(register, ['image', 'list', '--help']);
+    assert.match(
+      help.stdout,
+      /--api-key, else <work-dir>\/mimoe-api-key\.env if --work-dir is given, else\n\$MCM_API_KEY/,
+    );
+  });
+
+  it('says when the server at --url is not a mimOE node, instead of a JavaScript error', async () => {
+    for (const [body, type, why] of [
+      ['<html>welcome</html>', 'text/html', /no JSON from GET \/images; text\/html/],
+      ['{"hello":"world"}', 'application/json', /unexpected JSON from GET \/images; application\/json/],
+    ] as const) {
+      const other = await otherServer(body, type);
+      try {
+        const run = await runCli(register, ['image', 'list', '--url', other.url, '--api-key', 'k']);
+        failed(run, 'image list', new RegExp(`the server at ${other.url} did not answer like a mimOE node`));
+        assert.match(run.stderr, why);
+        assert.match(run.stderr, /\[ERR_NOT_MIMOE\] \(HTTP 200\)\n$/);
+        for (const args of [
+          ['mim', 'list'],
+          ['mim', 'deploy', '--name', 'x', '--image', 'y', '--env', 'A=b'],
+          ['mim', 'delete', 'api-x', '--yes'],
+          ['image', 'upload', tarFile],
+          ['image', 'delete', 'api-x', '--yes'],
+          ['image', 'download', 'api-x', path.join(dir, 'never.tar')],
+        ]) {
+          const r = await runCli(register, [...args, '--url', other.url, '--api-key', 'k']);
+          failed(r, args.slice(0, 2).join(' '), /did not answer like a mimOE node.*\[ERR_NOT_MIMOE\]/);
+          assert.doesNotMatch(r.stderr, /Cannot read|undefined|JSON\.parse|Unexpected token/);
+        }
+      } finally {
+        await other.close();
+      }
+    }
+    assert.equal(fs.existsSync(path.join(dir, 'never.tar')), false);
+  });
+
+  it('says the TLS handshake failed when --url is https and the node plain http', async () => {
+    const url = node.url.replace(/^http:/, 'https:');
+    const run = await mimoeBin(['image', 'list', '--url', url, '--api-key', 'k']);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `^mimoe image list: cannot reach the node at ${url}: TLS handshake failed .*plain http\\? \\[ERR_UNREACHABLE\\]\\n$`,
+      ),
+    );
+    assert.doesNotMatch(run.stderr, /SSL routines|openssl/);
+  });
+
+  it('refuses a download into a directory or a folder that does not exist, before asking the node', async () => {
+    const intoDir = await cli('image', 'download', 'api-hello-v1', dir);
+    failed(intoDir, 'image download', new RegExp(`${dir} is a directory: give the file to write`));
+    const noFolder = path.join(dir, 'no-such-folder', 'out.tar');
+    const missing = await cli('image', 'download', 'api-hello-v1', noFolder);
+    failed(missing, 'image download', /cannot write .*out\.tar: the folder .*no-such-folder does not exist/);
+    assert.doesNotMatch(missing.stderr, /\.part|ENOENT/);
+    // Checked before the node is asked: no key, no node needed.
+    const offline = await runCli(register, [
+      'image',
+      'download',
+      'api-x',
+      dir,
+      '--url',
+      'http://127.0.0.1:1',
+    ]);
+    failed(offline, 'image download', /is a directory/);
+    assert.deepEqual(
+      fs.readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`.${path.basename(dir)}.`)),
+      [],
+      'no temporary file beside the directory',
+    );
   });
 
   it('explains each command with examples', async () => {
