@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './log/logger.js';
 import { loadOrCreateKeyFile } from './auth/key-file.js';
 import { loadJwtVerifier } from './auth/jwt.js';
 import { openNodeDb, getMeta, setMeta } from './state/node-db.js';
+import { keepDiskReserve } from './state/disk-reserve.js';
 import { openWorkDir } from './state/work-dir.js';
 import { ImageStore } from './images/store.js';
 import { MimRegistry } from './mims/registry.js';
@@ -75,6 +76,7 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   }
 
   const db = openNodeDb(config.workDir);
+  keepDiskReserve(config.workDir);
   let nodeId = getMeta(db, 'nodeId');
   if (nodeId === undefined) {
     nodeId = randomUUID();

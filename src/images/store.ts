@@ -1,6 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Db } from '../state/node-db.js';
+import { freeingWrite, keepDiskReserve } from '../state/disk-reserve.js';
 import { MimoeError } from '../errors/index.js';
 import { BlobStore } from './blobs.js';
 import { objectId, type ImageRecord } from './image.js';
@@ -214,8 +216,9 @@ export class ImageStore {
     const record = this.get(clientId, id);
     if (record === undefined) throw new MimoeError('ERR_IMAGE_NOT_FOUND', `image ${id} not found`);
     this.assertNotAddon(record);
-    this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
+    freeingWrite(this.db, () => this.db.prepare('DELETE FROM images WHERE id = ?').run(id));
     this.releaseBlob(record.blob);
+    keepDiskReserve(path.dirname(this.db.name));
     return record;
   }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../state/node-db.js';
+import { freeingWrite, keepDiskReserve } from '../state/disk-reserve.js';
 import { MimoeError } from '../errors/index.js';
 import type { ImageStore } from '../images/store.js';
 import { objectId } from '../images/image.js';
@@ -330,12 +331,15 @@ export class MimRegistry {
   private async remove(record: MimRecord): Promise<MimView> {
     const id = record.id;
     const view = this.view(record);
+    // The record goes first: if that write fails (a full disk), the mim is left whole, still
+    // mounted and listed, rather than unmounted but listed.
+    freeingWrite(this.db, () => this.db.prepare('DELETE FROM mims WHERE id = ?').run(id));
     this.mounts.release(id);
     this.unrestored.delete(id);
-    this.db.prepare('DELETE FROM mims WHERE id = ?').run(id);
     await this.host.undeploy(id);
     fs.rmSync(this.dataDir(id), { recursive: true, force: true, maxRetries: 3 });
     this.images.releaseBlob(record.blob);
+    keepDiskReserve(path.dirname(this.db.name));
     return view;
   }
 
