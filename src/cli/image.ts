@@ -152,13 +152,25 @@ function imageTable(images: readonly ImageSummary[]): string {
  * exist (the error would name the hidden temporary file, not the user's path).
  */
 function checkOutFile(out: string): void {
-  if (fs.statSync(out, { throwIfNoEntry: false })?.isDirectory() === true) {
+  const statOf = (p: string): fs.Stats | undefined => {
+    try {
+      return fs.statSync(p, { throwIfNoEntry: false });
+    } catch {
+      return undefined; // a parent that is a file (ENOTDIR): told below, by the folder's check
+    }
+  };
+  if (/[/\\]$/.test(out) || statOf(out)?.isDirectory() === true) {
     throw new Error(`${out} is a directory: give the file to write, e.g. ${path.join(out, 'image.tar')}`);
   }
   const folder = path.dirname(path.resolve(out));
-  const stat = fs.statSync(folder, { throwIfNoEntry: false });
+  const stat = statOf(folder);
   if (stat === undefined) throw new Error(`cannot write ${out}: the folder ${folder} does not exist`);
   if (!stat.isDirectory()) throw new Error(`cannot write ${out}: ${folder} is not a folder`);
+  try {
+    fs.accessSync(folder, fs.constants.W_OK);
+  } catch {
+    throw new Error(`cannot write ${out}: the folder ${folder} is not writable`);
+  }
 }
 
 /**
@@ -199,6 +211,10 @@ async function download(
     return { size, digest };
   } catch (err) {
     fs.rmSync(temp, { force: true });
+    // A file system refusal names the hidden temporary file: say it of the user's path instead.
+    const errno = (err as NodeJS.ErrnoException).code;
+    if (typeof errno === 'string' && /^E[A-Z]+$/.test(errno))
+      throw new Error(`cannot write ${out} (${errno})`);
     throw err;
   }
 }

@@ -371,6 +371,20 @@ describe('mimoe image / mim: operating a node from the CLI', () => {
     const missing = await cli('image', 'download', 'api-hello-v1', noFolder);
     failed(missing, 'image download', /cannot write .*out\.tar: the folder .*no-such-folder does not exist/);
     assert.doesNotMatch(missing.stderr, /\.part|ENOENT/);
+    // A trailing slash names a folder; a parent that is a file; a folder that cannot be written.
+    const slash = await cli('image', 'download', 'api-hello-v1', path.join(dir, 'missing') + '/');
+    failed(slash, 'image download', /missing\/ is a directory: give the file to write/);
+    const aFile = path.join(dir, 'a-file');
+    fs.writeFileSync(aFile, 'x');
+    const underFile = await cli('image', 'download', 'api-hello-v1', path.join(aFile, 'x.tar'));
+    failed(underFile, 'image download', /cannot write .*x\.tar: .*a-file is not a folder/);
+    assert.doesNotMatch(underFile.stderr, /ENOTDIR/);
+    if (process.getuid?.() !== 0) {
+      const locked = path.join(dir, 'locked');
+      fs.mkdirSync(locked, { mode: 0o500 });
+      const unwritable = await cli('image', 'download', 'api-hello-v1', path.join(locked, 'x.tar'));
+      failed(unwritable, 'image download', /the folder .*locked is not writable/);
+    }
     // Checked before the node is asked: no key, no node needed.
     const offline = await runCli(register, [
       'image',
