@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { CliIo } from './io.js';
-import { addConnectionOptions, KEY_FILE, type ConnectionFlags } from './connection.js';
+import { addConnectionOptions, API_KEY_SOURCES, type ConnectionFlags } from './connection.js';
 import { printJson, runClientCommand } from './client-command.js';
 
 const EXAMPLES = `
@@ -12,8 +12,7 @@ Examples:
 stack.json holds { "mims": [ { "name", "image", "env" }, ... ] } (or the bare array), each entry
 as for POST /mcm/v1/mims. Every entry is checked before the first deploy; if one fails, the ones
 already deployed are removed again and nothing stays behind. At most 64 entries.
-The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
-$MCM_API_KEY, else the default work dir's ${KEY_FILE}.
+${API_KEY_SOURCES}
 Exit code 0 when every mim is deployed, 1 otherwise (the reason, naming the entry, on stderr).`;
 
 /** `mimoe composition deploy FILE.json`: several mims in one all-or-nothing request. */

@@ -28,6 +28,10 @@ export function addConnectionOptions(command: Command): Command {
     .option('--client-id <id>', 'act for this client id (x-client-id)');
 }
 
+/** Where resolveApiKey looks, in its order: the help text of every client command says it so. */
+export const API_KEY_SOURCES = `The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
+$MCM_API_KEY, else the default work dir's ${KEY_FILE}.`;
+
 /**
  * The MCM API key a client command uses: `--api-key`, else $MCM_API_KEY (unless --work-dir names
  * a node), else the key file of the node's work dir. Throws an Error saying what to give.

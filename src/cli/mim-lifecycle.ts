@@ -2,15 +2,14 @@ import type { Command } from 'commander';
 import type { MimSummary } from '../client/mcm-client.js';
 import { mountPathsOf } from '../mims/env.js';
 import type { CliIo } from './io.js';
-import { KEY_FILE, type ConnectionFlags } from './connection.js';
+import { API_KEY_SOURCES, type ConnectionFlags } from './connection.js';
 import { clientCommand, confirm, printJson, runClientCommand } from './client-command.js';
 import { collect, collectEnv } from './env-args.js';
 import { formatTable } from './table.js';
 
 const FOOTER = `
 Mim ids are {clientId}-{name}, e.g. api-hello (see \`mimoe mim list\`).
-The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
-$MCM_API_KEY, else the default work dir's ${KEY_FILE}.
+${API_KEY_SOURCES}
 Exit code 0 when the operation succeeded, 1 otherwise (the reason and the node's error code on stderr).`;
 
 const EXAMPLES = {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { McmApiError, McmClient, type DataStoreAction, type DataStoreStatus } from '../client/mcm-client.js';
 import type { CliIo } from './io.js';
-import { addConnectionOptions, KEY_FILE, resolveApiKey, type ConnectionFlags } from './connection.js';
+import { addConnectionOptions, API_KEY_SOURCES, resolveApiKey, type ConnectionFlags } from './connection.js';
 import { registerMimLifecycle } from './mim-lifecycle.js';
 import { describeFailure } from './client-command.js';
 
@@ -17,8 +17,7 @@ Paths are resolved inside the client's folder of the node's backup directory (se
 default <work-dir>/backups, then the client id); paths that leave it are refused. A backup holds
 the store and the file area; a restore checks the file before it replaces anything, and the mim's
 requests wait meanwhile.
-The API key comes from --api-key, else <work-dir>/${KEY_FILE} if --work-dir is given, else
-$MCM_API_KEY, else the default work dir's ${KEY_FILE}.
+${API_KEY_SOURCES}
 Exit code 0 when the operation completed, 1 otherwise (the reason on stderr).`;
 
 /** `mimoe mim deploy|list|delete` and `mimoe mim backup|restore <mim-id> <path>` on a running node. */
