@@ -1,4 +1,4 @@
-import { ERROR_CODES, isMimoeError, type ErrorCode } from '../errors/index.js';
+import { ERROR_CODES, isDiskFull, isMimoeError, type ErrorCode } from '../errors/index.js';
 
 export interface HttpError {
   readonly status: number;
@@ -20,9 +20,6 @@ function frameworkCode(status: number): ErrorCode {
   if (status === 404) return 'ERR_NOT_FOUND';
   return 'ERR_BAD_REQUEST';
 }
-
-/** System error codes of a write that found no room: the client may retry once room is made. */
-const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
 
 /**
  * The one map from errors to HTTP answers. Unknown errors become a bare 500: their messages and
@@ -54,8 +51,8 @@ export function toHttpError(err: unknown): HttpError {
         : (fw.message ?? ERROR_CODES[code].summary);
     return { status: ERROR_CODES[code].status, code, message };
   }
-  const system = (err as { code?: unknown } | null)?.code;
-  if (typeof system === 'string' && DISK_FULL.has(system)) {
+  // The client may retry once room is made.
+  if (isDiskFull(err)) {
     return {
       status: 507,
       code: 'ERR_DISK_FULL',

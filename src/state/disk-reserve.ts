@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isDiskFull } from '../errors/index.js';
 import type { Db } from './node-db.js';
 
 export const RESERVE_FILE = 'disk-reserve';
@@ -23,11 +24,6 @@ export function keepDiskReserve(workDir: string): void {
   }
 }
 
-function diskFull(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
-}
-
 /**
  * Runs a write to the node's database that frees space (a delete). If the disk is full, gives up
  * the reserve beside `db` and runs it once more.
@@ -37,7 +33,7 @@ export function freeingWrite<T>(db: Db, write: () => T): T {
     return write();
   } catch (err) {
     const file = path.join(path.dirname(db.name), RESERVE_FILE);
-    if (!diskFull(err) || !fs.existsSync(file)) throw err;
+    if (!isDiskFull(err) || !fs.existsSync(file)) throw err;
     fs.rmSync(file, { force: true });
     return write();
   }
